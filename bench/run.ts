@@ -1,0 +1,70 @@
+/**
+ * `npm run bench -- [scenario ...] [--json] [--quick]`: runs benchmark scenarios. With --json,
+ * one JSON object per result line on stdout; otherwise a markdown table per scenario. Results
+ * are also written to bench/results/<timestamp>.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { runOverhead } from './overhead.js';
+import { runPicker } from './picker.js';
+import { runSlowBackend } from './slow-backend.js';
+import type { BenchContext, BenchRow } from './types.js';
+
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
+  picker: runPicker,
+  overhead: runOverhead,
+  'slow-backend': runSlowBackend,
+};
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } },
+    });
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}`);
+    return 2;
+  }
+  const names = parsed.positionals.length > 0 ? parsed.positionals : Object.keys(SCENARIOS);
+  const unknown = names.filter((n) => !(n in SCENARIOS));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    return 2;
+  }
+  const json = parsed.values.json;
+  const all: BenchRow[] = [];
+  for (const name of names) {
+    const started = Date.now();
+    const ctx: BenchContext = {
+      quick: parsed.values.quick,
+      emit: (row) => {
+        if (json) console.log(JSON.stringify(row));
+      },
+      log: (message) => console.error(`[${name}] ${message}`),
+    };
+    const rows = await SCENARIOS[name]!(ctx);
+    ctx.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (!json) console.log(markdownTable(name, rows));
+    all.push(...rows);
+  }
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const dir = new URL('../../bench/results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const file = new URL(`${new Date().toISOString().replace(/[:.]/g, '-')}.json`, dir);
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, rows: all }, null, 2));
+  console.error(`results: ${file.pathname} (${machine})`);
+  return 0;
+}
+
+function markdownTable(name: string, rows: BenchRow[]): string {
+  if (rows.length === 0) return `### ${name}\n(no rows)\n`;
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((c) => c !== 'scenario');
+  const lines = [`### ${name}`, '', `| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`];
+  for (const r of rows) lines.push(`| ${columns.map((c) => String(r[c] ?? '')).join(' | ')} |`);
+  return lines.join('\n') + '\n';
+}
+
+process.exitCode = await main();

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The one test command (README, `npm test`, .ci/run): installs what the tests need, type-checks,
+# lints, and runs every test. Run `npm ci` first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-system-deps.sh
+
+echo "== type-check and build"
+npx tsc -p tsconfig.json
+
+echo "== lint"
+npx eslint .
+
+echo "== tests"
+mapfile -t files < <(find dist/src dist/test -name '*.test.js' | sort)
+# One file at a time: integration tests start real servers and processes, and this machine has 2 cores.
+node --test --test-concurrency=1 --test-timeout=120000 "${files[@]}"

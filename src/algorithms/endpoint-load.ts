@@ -1,0 +1,101 @@
+/**
+ * Live load of one endpoint: calls in flight and a peak-sensitive EWMA of latency.
+ * The balancer owns one per endpoint and keeps it across picker snapshots, so a picker
+ * rebuilt on a connectivity change still sees the calls already in flight.
+ */
+
+/** Live load of one endpoint, shared by the balancer (writer) and its pickers (readers). */
+export class EndpointLoad {
+  /** Calls started and not yet ended. */
+  inFlight = 0;
+  /** Latency estimate in ms as of `updatedAt`; `NaN` until the first sample. */
+  rttMs = Number.NaN;
+  /** Clock time (ms) of the last estimate update. */
+  updatedAt = 0;
+  /** Total calls ended, for the admin view and tests. */
+  completed = 0;
+  /** Total calls ended with a status counted as failure. */
+  failed = 0;
+
+  /** Records a call start. */
+  start(): void {
+    this.inFlight += 1;
+  }
+
+  /**
+   * Records a call end. `latencyMs` is undefined when the call carries no latency signal
+   * (e.g. cancelled by the caller); `failed` marks a server-side failure.
+   */
+  end(now: number, latencyMs: number | undefined, failed: boolean, ewma: EwmaSettings): void {
+    if (this.inFlight > 0) this.inFlight -= 1;
+    this.completed += 1;
+    if (failed) this.failed += 1;
+    if (latencyMs === undefined) return;
+    let sample = latencyMs;
+    if (failed) {
+      // A fast failure must not look like a fast success (Linkerd's known weakness): a failure
+      // counts as at least `failurePenalty` times the current estimate, so an endpoint that keeps
+      // failing sees its cost grow geometrically and drops out of P2C choices.
+      const base = Math.max(this.estimate(now, ewma.decayMs), ewma.defaultRttMs, latencyMs);
+      sample = Math.min(base * ewma.failurePenalty, MAX_RTT_MS);
+    }
+    this.observe(now, sample, ewma.decayMs, ewma.sampleWindow);
+  }
+
+  /**
+   * The latency estimate at `now`. Finagle/tower peak EWMA: between samples the estimate decays
+   * toward zero with time constant `decayMs`, so an endpoint that was avoided for being slow is
+   * probed again after a while instead of being starved forever.
+   */
+  estimate(now: number, decayMs: number): number {
+    if (Number.isNaN(this.rttMs)) return Number.NaN;
+    const elapsed = now - this.updatedAt;
+    return elapsed > 0 ? this.rttMs * Math.exp(-elapsed / decayMs) : this.rttMs;
+  }
+
+  /** Folds one latency sample into the estimate. */
+  observe(now: number, sampleMs: number, decayMs: number, sampleWindow = Number.POSITIVE_INFINITY): void {
+    if (Number.isNaN(this.rttMs)) {
+      // The first sample replaces the prior outright: the default RTT is a guess, not a measurement.
+      this.rttMs = sampleMs;
+    } else {
+      const current = this.estimate(now, decayMs);
+      if (sampleMs > current) {
+        // Peak sensitivity (Finagle PeakEwma): a worse sample takes effect at once.
+        this.rttMs = sampleMs;
+      } else {
+        // Finagle's weight for the new sample is 1 - e^(-dt/decay): with thousands of calls a
+        // second each sample weighs ~nothing, and one spike (a GC pause of this client, a cold
+        // start) holds a healthy endpoint's estimate up for tens of seconds. A sample therefore
+        // weighs at least 1/sampleWindow: a busy endpoint's estimate covers about its last
+        // sampleWindow calls, an idle one's the last decayMs.
+        const w = Math.min(Math.exp(-Math.max(0, now - this.updatedAt) / decayMs), 1 - 1 / sampleWindow);
+        this.rttMs = current * w + sampleMs * (1 - w);
+      }
+    }
+    this.updatedAt = now;
+  }
+}
+
+/** Parameters of the latency estimate; peak_ewma's config supplies them, other policies the defaults. */
+export interface EwmaSettings {
+  /** Time constant of the decay, ms. */
+  readonly decayMs: number;
+  /** Estimate for an endpoint with no sample yet, ms. */
+  readonly defaultRttMs: number;
+  /** Multiplier applied to the estimate when a call fails. */
+  readonly failurePenalty: number;
+  /** Calls a busy endpoint's estimate averages over at least; Infinity for Finagle's pure time decay. */
+  readonly sampleWindow: number;
+}
+
+/** Caps the estimate so repeated failure penalties stay finite. */
+const MAX_RTT_MS = 60_000;
+
+/** Defaults for the latency estimate (Linkerd/Finagle: decay 10 s). */
+export const DEFAULT_EWMA: EwmaSettings = {
+  decayMs: 10_000,
+  defaultRttMs: 1,
+  failurePenalty: 5,
+  sampleWindow: 50,
+};

@@ -1,0 +1,35 @@
+/**
+ * The one error type grpc-ha throws. `code` is stable and documented; the message says what was
+ * wrong, where, and what to do.
+ */
+
+/** Stable error codes; see README "Errors". */
+export const ERROR_CODES = {
+  /** A policy, registry or server config failed validation; the message names the field and the rule. */
+  INVALID_CONFIG: 'INVALID_CONFIG',
+  /** An address or target could not be parsed. */
+  INVALID_ADDRESS: 'INVALID_ADDRESS',
+} as const;
+
+/** One of {@link ERROR_CODES}. */
+export type GrpcHaErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** The error grpc-ha throws, with a stable `code` and the underlying `cause` when there is one. */
+export class GrpcHaError extends Error {
+  override readonly name = 'GrpcHaError';
+
+  constructor(
+    readonly code: GrpcHaErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** Wraps anything thrown into a GrpcHaError, keeping an existing one as is. */
+  static from(reason: unknown, code: GrpcHaErrorCode): GrpcHaError {
+    if (reason instanceof GrpcHaError) return reason;
+    const message = reason instanceof Error ? reason.message : String(reason);
+    return new GrpcHaError(code, message, { cause: reason });
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Runs the example server as a separate process (serve-cli), for tests, benchmarks and the demo
+ * that need real processes: killed with real signals, isolated from the client's event loop.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Options of a backend process; each maps to a serve-cli flag. */
+export interface BackendProcessOptions {
+  /** server_id the backend reports. Defaults to "127.0.0.1:PORT". */
+  readonly id?: string;
+  /** Added latency per call, ms. Defaults to 0. */
+  readonly latencyMs?: number;
+  /** Status code failing calls end with. */
+  readonly failCode?: number;
+  /** Share of calls that fail, 0..1. Defaults to 0 (1 when failCode is given alone). */
+  readonly failRate?: number;
+  /** Port to bind; 0 picks a free one. Defaults to 0. */
+  readonly port?: number;
+  /** How long to wait for the listening line. Defaults to 10 s. */
+  readonly startTimeoutMs?: number;
+}
+
+/** A running backend process. */
+export interface BackendProcess {
+  /** The id it reports as server_id. */
+  readonly id: string;
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** "127.0.0.1:PORT". */
+  readonly address: string;
+  /** The child process. */
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  readonly exited: Promise<number | string>;
+  /** Sends `signal` (default SIGTERM) and waits for the exit, SIGKILLing after `timeoutMs` (default 5 s). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
+}
+
+const SERVE_CLI = fileURLToPath(new URL('./serve-cli.js', import.meta.url));
+
+/** Starts one example backend process and resolves once it is listening. */
+export async function spawnBackend(options: BackendProcessOptions = {}): Promise<BackendProcess> {
+  const args = ['--port', String(options.port ?? 0)];
+  if (options.id !== undefined) args.push('--id', options.id);
+  if (options.latencyMs !== undefined) args.push('--latency-ms', String(options.latencyMs));
+  if (options.failCode !== undefined) args.push('--fail-code', String(options.failCode));
+  if (options.failRate !== undefined) args.push('--fail-rate', String(options.failRate));
+  const { child, exited, listening, stop } = await startServeCli(args, 1, options.startTimeoutMs);
+  const { port, id } = listening[0]!;
+  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop };
+}
+
+/** One server of a {@link BackendGroup}. */
+export interface GroupServerOptions {
+  /** server_id it reports. */
+  readonly id: string;
+  /** Added latency per call, ms. Defaults to 0. */
+  readonly latencyMs?: number;
+}
+
+/** Several example servers in one process (see serve-cli --servers). */
+export interface BackendGroup {
+  /** The servers, in the order asked for. */
+  readonly servers: readonly { readonly id: string; readonly port: number; readonly address: string }[];
+  /** The shared process. */
+  readonly child: ChildProcess;
+  /** Stops the process (all its servers), SIGTERM then SIGKILL. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
+}
+
+/**
+ * Starts several example servers in one process: on a small machine a process per backend
+ * competes with the client for cores and adds scheduling noise to latency measurements.
+ */
+export async function spawnBackendGroup(servers: readonly GroupServerOptions[], startTimeoutMs?: number): Promise<BackendGroup> {
+  const { child, listening, stop } = await startServeCli(['--servers', JSON.stringify(servers)], servers.length, startTimeoutMs);
+  return {
+    servers: listening.map(({ port, id }) => ({ id, port, address: `127.0.0.1:${port}` })),
+    child,
+    stop,
+  };
+}
+
+async function startServeCli(args: string[], expected: number, startTimeoutMs = 10_000) {
+  const child = spawn(process.execPath, [SERVE_CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  const lines = createInterface({ input: child.stdout! });
+  const listening = await new Promise<{ port: number; id: string }[]>((resolve, reject) => {
+    const seen: { port: number; id: string }[] = [];
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`example backend did not start within ${startTimeoutMs} ms`));
+    }, startTimeoutMs);
+    lines.on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; port?: number; id?: string };
+        if (event.event === 'listening' && typeof event.port === 'number') {
+          seen.push({ port: event.port, id: event.id ?? `127.0.0.1:${event.port}` });
+          if (seen.length === expected) {
+            clearTimeout(timer);
+            resolve(seen);
+          }
+        }
+      } catch {
+        // Not a JSON line: ignore, the backend may print other output.
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`example backend exited (${code}) before listening`));
+    });
+  });
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 5000): Promise<number | string> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    }
+    return exited;
+  };
+  return { child, exited, listening, stop };
+}

@@ -1,0 +1,245 @@
+/**
+ * The grpc-js load balancer behind every grpc-ha picker policy. It keeps one pick_first leaf per
+ * endpoint connected (as grpc-js round_robin does), tracks each endpoint's live load from the
+ * pick result's onCallStarted/onCallEnded, and on every change hands the READY endpoints to the
+ * policy's pure picker as an immutable snapshot.
+ */
+import { connectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
+import { EndpointLoad, type EwmaSettings } from '../algorithms/endpoint-load.js';
+import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
+import { attributesOf, endpointKey } from './endpoint-attributes.js';
+import { PolicyConfig } from './policy-config.js';
+
+const { ConnectivityState } = { ConnectivityState: connectivityState };
+type State = connectivityState;
+
+/**
+ * Status codes that count as an endpoint failure for the latency estimate: the server or the
+ * path to it is in trouble. Application answers (NOT_FOUND, INVALID_ARGUMENT, ...) are successes
+ * of the endpoint; CANCELLED is the caller's doing and carries no latency signal.
+ */
+export const DEFAULT_FAILURE_CODES: ReadonlySet<Status> = new Set([
+  Status.UNAVAILABLE,
+  Status.INTERNAL,
+  Status.UNKNOWN,
+  Status.DEADLINE_EXCEEDED,
+  Status.RESOURCE_EXHAUSTED,
+  Status.DATA_LOSS,
+]);
+
+/** One endpoint the balancer manages. */
+class Child implements PickerEndpoint {
+  readonly load = new EndpointLoad();
+  state: State = ConnectivityState.IDLE;
+  weight = 1;
+  get available(): boolean {
+    return this.state === ConnectivityState.READY;
+  }
+  readonly leaf: experimental.LeafLoadBalancer;
+
+  constructor(
+    readonly key: string,
+    endpoint: experimental.Endpoint,
+    helper: experimental.ChannelControlHelper,
+    options: Record<string, unknown>,
+    resolutionNote: string,
+  ) {
+    this.leaf = new experimental.LeafLoadBalancer(endpoint, helper, options, resolutionNote);
+  }
+}
+
+/** The base class of every grpc-ha picker policy's balancer. */
+export class PickerLoadBalancer implements experimental.LoadBalancer {
+  private children = new Map<string, Child>();
+  private config: PolicyConfig | null = null;
+  private updatesPaused = false;
+  private lastError: string | null = null;
+  private resolutionNote = '';
+  private lastPicker: EndpointPicker | undefined;
+
+  constructor(
+    private readonly helper: experimental.ChannelControlHelper,
+    private readonly typeName: string,
+    private readonly env: PickerEnv = defaultPickerEnv,
+  ) {}
+
+  updateAddressList(
+    endpointList: experimental.StatusOr<experimental.Endpoint[]>,
+    lbConfig: experimental.TypedLoadBalancingConfig,
+    options: Record<string, unknown>,
+    resolutionNote: string,
+  ): boolean {
+    if (!(lbConfig instanceof PolicyConfig) || lbConfig.getLoadBalancerName() !== this.typeName) return false;
+    this.config = lbConfig;
+    this.resolutionNote = resolutionNote;
+    if (!endpointList.ok) {
+      // Keep serving from the endpoints we know; only with none is the resolver error the answer.
+      if (this.children.size === 0) {
+        this.updateState(
+          ConnectivityState.TRANSIENT_FAILURE,
+          new experimental.UnavailablePicker(endpointList.error),
+          endpointList.error.details,
+        );
+      }
+      return true;
+    }
+    const next = new Map<string, Child>();
+    this.updatesPaused = true;
+    for (const endpoint of endpointList.value) {
+      const key = endpointKey(endpoint);
+      if (next.has(key)) continue;
+      let child = this.children.get(key);
+      if (!child) {
+        child = this.createChild(key, endpoint, options, resolutionNote);
+        next.set(key, child);
+        child.leaf.startConnecting();
+      } else {
+        next.set(key, child);
+      }
+      child.weight = lbConfig.weights.get(key) ?? attributesOf(endpoint)?.weight ?? 1;
+    }
+    for (const [key, child] of this.children) {
+      if (!next.has(key)) child.leaf.destroy();
+    }
+    this.children = next;
+    this.updatesPaused = false;
+    if (next.size === 0) {
+      const message = `${this.typeName}: no addresses resolved${resolutionNote ? ` (${resolutionNote})` : ''}`;
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details: message }), message);
+      return false;
+    }
+    this.calculateAndUpdateState();
+    return true;
+  }
+
+  exitIdle(): void {
+    for (const child of this.children.values()) {
+      if (child.state === ConnectivityState.IDLE) child.leaf.exitIdle();
+    }
+  }
+
+  resetBackoff(): void {
+    // Leaves own no backoff of their own; subchannels reset theirs through the channel.
+  }
+
+  destroy(): void {
+    for (const child of this.children.values()) child.leaf.destroy();
+    this.children.clear();
+  }
+
+  getTypeName(): string {
+    return this.typeName;
+  }
+
+  private createChild(
+    key: string,
+    endpoint: experimental.Endpoint,
+    options: Record<string, unknown>,
+    resolutionNote: string,
+  ): Child {
+    // A helper per child so a state update tells us which endpoint changed.
+    const child: Child = new Child(
+      key,
+      endpoint,
+      experimental.createChildChannelControlHelper(this.helper, {
+        updateState: (state, _picker, errorMessage) => {
+          if (this.children.get(key) !== child) return; // a destroyed child's late update
+          const previous = child.state;
+          child.state = state;
+          if (errorMessage) this.lastError = errorMessage;
+          // grpc-js round_robin: losing a READY connection means the address list may be stale.
+          if (previous === ConnectivityState.READY && state !== ConnectivityState.READY) {
+            this.helper.requestReresolution();
+          }
+          this.calculateAndUpdateState();
+        },
+      }),
+      options,
+      resolutionNote,
+    );
+    return child;
+  }
+
+  private calculateAndUpdateState(): void {
+    if (this.updatesPaused || this.config === null) return;
+    const ready: Child[] = [];
+    let connecting = 0;
+    let failing = 0;
+    for (const child of this.children.values()) {
+      if (child.state === ConnectivityState.READY) ready.push(child);
+      else if (child.state === ConnectivityState.CONNECTING) connecting++;
+      else if (child.state === ConnectivityState.TRANSIENT_FAILURE) failing++;
+    }
+    if (ready.length > 0) {
+      const candidates = this.config.definition.includeUnavailable ? [...this.children.values()] : ready;
+      const picker = this.config.definition.createPicker(candidates, this.config.options, this.env, this.lastPicker);
+      this.lastPicker = picker;
+      this.updateState(
+        ConnectivityState.READY,
+        new PolicyPicker(candidates, picker, this.config.hashHeader, this.config.ewma, this.env),
+        null,
+      );
+    } else if (connecting > 0) {
+      this.updateState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
+    } else if (failing > 0) {
+      const message =
+        `${this.typeName}: no READY endpoint: ${this.children.size} known, ${failing} TRANSIENT_FAILURE` +
+        (this.lastError ? `. Last error: ${this.lastError}` : '') +
+        (this.resolutionNote ? ` (${this.resolutionNote})` : '');
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details: message }), message);
+    } else {
+      this.updateState(ConnectivityState.IDLE, new experimental.QueuePicker(this), null);
+    }
+    // Keep every endpoint connected, as grpc-js round_robin does.
+    for (const child of this.children.values()) {
+      if (child.state === ConnectivityState.IDLE) child.leaf.exitIdle();
+    }
+  }
+
+  private updateState(state: State, picker: experimental.Picker, errorMessage: string | null): void {
+    this.helper.updateState(state, picker, errorMessage);
+  }
+}
+
+/** The grpc-js picker: the pure picker chooses, the endpoint's leaf supplies the subchannel. */
+class PolicyPicker implements experimental.Picker {
+  constructor(
+    private readonly candidates: readonly Child[],
+    private readonly picker: EndpointPicker,
+    private readonly hashHeader: string | undefined,
+    private readonly ewma: EwmaSettings,
+    private readonly env: PickerEnv,
+  ) {}
+
+  pick(args: experimental.PickArgs): experimental.PickResult {
+    const child = this.candidates[this.picker.pick(this.hashHeader === undefined ? undefined : hashKeyOf(args.metadata, this.hashHeader))]!;
+    const result = child.leaf.getPicker().pick(args);
+    if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
+    const { load } = child;
+    const { now } = this.env;
+    const ewma = this.ewma;
+    const innerStarted = result.onCallStarted;
+    const innerEnded = result.onCallEnded;
+    let startedAt = 0;
+    return {
+      ...result,
+      onCallStarted: () => {
+        startedAt = now();
+        load.start();
+        innerStarted?.();
+      },
+      onCallEnded: (code: Status, details: string, metadata: Metadata) => {
+        const t = now();
+        load.end(t, code === Status.CANCELLED ? undefined : t - startedAt, DEFAULT_FAILURE_CODES.has(code), ewma);
+        innerEnded?.(code, details, metadata);
+      },
+    };
+  }
+}
+
+function hashKeyOf(metadata: Metadata, header: string): string | undefined {
+  const values = metadata.get(header);
+  if (values.length === 0) return undefined;
+  const v = values[0]!;
+  return typeof v === 'string' ? v : v.toString('base64');
+}

@@ -1,0 +1,31 @@
+/** Registers a grpc-ha policy definition with grpc-js under its config key. */
+import { experimental, logVerbosity } from '@grpc/grpc-js';
+import { PickerLoadBalancer } from './picker-balancer.js';
+import { parsePolicyConfig, PolicyConfig, type PolicyDefinition } from './policy-config.js';
+
+/**
+ * Makes `definition` selectable by `{"loadBalancingConfig": [{"<name>": {...}}]}` in any channel.
+ * Returns the policy's config validator (throws GrpcHaError naming the field).
+ */
+export function registerPolicy<Options>(definition: PolicyDefinition<Options>): (json: unknown) => unknown {
+  class Balancer extends PickerLoadBalancer {
+    constructor(helper: experimental.ChannelControlHelper) {
+      super(helper, definition.name);
+    }
+  }
+  class Config extends PolicyConfig<Options> {
+    // grpc-js calls this when it parses a service config; a thrown error rejects the config.
+    static createFromJson(json: unknown): PolicyConfig<Options> {
+      try {
+        return parsePolicyConfig(definition, json);
+      } catch (error) {
+        // grpc-js logs a rejected config only at DEBUG and falls back to the next entry (or
+        // pick_first): say it where an operator will see it.
+        experimental.log(logVerbosity.ERROR, `grpc-ha: ${(error as Error).message}; this loadBalancingConfig entry is ignored`);
+        throw error;
+      }
+    }
+  }
+  experimental.registerLoadBalancerType(definition.name, Balancer, Config);
+  return (json) => parsePolicyConfig(definition, json);
+}
