@@ -39,6 +39,30 @@ export interface BackendProcess {
 }
 
 const SERVE_CLI = fileURLToPath(new URL('./serve-cli.js', import.meta.url));
+const HA_BACKEND = fileURLToPath(new URL('./ha-backend.js', import.meta.url));
+
+/** Options of a grpc-ha instance process (ha-backend: serve() with health and drain). */
+export interface HaBackendOptions {
+  readonly id?: string;
+  readonly port?: number;
+  readonly latencyMs?: number;
+  readonly drainNoticeMs?: number;
+  readonly drainGraceMs?: number;
+  /** Extra environment, e.g. GRPC_HA_LOG_LEVEL. */
+  readonly env?: Record<string, string>;
+}
+
+/** Starts the example service as a full grpc-ha instance in its own process. */
+export async function spawnHaBackend(options: HaBackendOptions = {}): Promise<BackendProcess> {
+  const args = ['--port', String(options.port ?? 0)];
+  if (options.id !== undefined) args.push('--id', options.id);
+  if (options.latencyMs !== undefined) args.push('--latency-ms', String(options.latencyMs));
+  if (options.drainNoticeMs !== undefined) args.push('--drain-notice-ms', String(options.drainNoticeMs));
+  if (options.drainGraceMs !== undefined) args.push('--drain-grace-ms', String(options.drainGraceMs));
+  const { child, exited, listening, stop } = await startScript(HA_BACKEND, args, 1, undefined, options.env);
+  const { port, id } = listening[0]!;
+  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop };
+}
 
 /** Starts one example backend process and resolves once it is listening. */
 export async function spawnBackend(options: BackendProcessOptions = {}): Promise<BackendProcess> {
@@ -83,8 +107,12 @@ export async function spawnBackendGroup(servers: readonly GroupServerOptions[], 
   };
 }
 
-async function startServeCli(args: string[], expected: number, startTimeoutMs = 10_000) {
-  const child = spawn(process.execPath, [SERVE_CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startServeCli(args: string[], expected: number, startTimeoutMs?: number) {
+  return startScript(SERVE_CLI, args, expected, startTimeoutMs);
+}
+
+async function startScript(script: string, args: string[], expected: number, startTimeoutMs = 10_000, env?: Record<string, string>) {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );

@@ -85,62 +85,90 @@ const EMPTY = Buffer.alloc(0);
 /** Starts an Echo server (plus grpc.health.v1 unless disabled) and resolves once it is bound. */
 export async function startExampleServer(options: ExampleServerOptions = {}): Promise<ExampleServer> {
   const host = options.host ?? '127.0.0.1';
-  const state = {
-    latencyMs: checkLatency(options.latencyMs ?? 0),
-    failure: checkFailure(options.failure ?? null),
-    id: options.id ?? '',
-  };
   checkPort(options.port ?? 0);
-  const random = options.random ?? Math.random;
-  const stats: ExampleServerStats = {
-    calls: 0,
-    failures: 0,
-    byMethod: { unary: 0, serverStream: 0, clientStream: 0, bidiStream: 0 },
-  };
-
+  const echo = createEchoService(options);
   const server = new grpc.Server(options.serverOptions);
-  server.addService(
-    echoServiceDefinition,
-    createHandlers({
-      id: () => state.id,
-      latencyMs: () => state.latencyMs,
-      begin: (method) => {
-        stats.calls++;
-        stats.byMethod[method]++;
-        const failure = state.failure;
-        // Only draw for fractional rates so an injected random sequence maps 1:1 to those calls.
-        if (failure === null || failure.rate <= 0 || (failure.rate < 1 && random() >= failure.rate)) return null;
-        stats.failures++;
-        return failure;
-      },
-    }),
-  );
+  server.addService(echoServiceDefinition, echo.implementation);
   const health = options.health === false ? undefined : new HealthImplementation(statusMap(options.serving ?? true));
   health?.addToServer(server);
 
   const port = await bind(server, host, options.port ?? 0);
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (options.id === undefined) state.id = address;
+  if (options.id === undefined) echo.setId(address);
 
   let stopping: Promise<void> | undefined;
   return {
     port,
     address,
-    id: state.id,
+    id: echo.id(),
     server,
-    stats,
-    setLatency: (ms) => {
-      state.latencyMs = checkLatency(ms);
-    },
-    setFailure: (failure) => {
-      state.failure = checkFailure(failure);
-    },
+    stats: echo.stats,
+    setLatency: echo.setLatency,
+    setFailure: echo.setFailure,
     setServing: (serving) => {
       for (const [service, status] of Object.entries(statusMap(serving))) health?.setStatus(service, status);
     },
     stop: (graceMs = DEFAULT_GRACE_MS) => {
       stopping ??= shutdown(server, graceMs);
       return stopping;
+    },
+  };
+}
+
+/** The Echo service with its fault controls, for mounting on any server (e.g. grpc-ha's `serve`). */
+export interface EchoService {
+  /** Handlers, for `server.addService(echoServiceDefinition, implementation)`. */
+  readonly implementation: grpc.UntypedServiceImplementation;
+  /** Live call counters. */
+  readonly stats: ExampleServerStats;
+  /** The server_id replies carry. */
+  id(): string;
+  /** Changes the server_id replies carry. */
+  setId(id: string): void;
+  /** Changes the per-reply latency. */
+  setLatency(ms: number): void;
+  /** Changes (or with null, removes) the injected failure. */
+  setFailure(failure: FailureSpec | null): void;
+}
+
+/** Builds the Echo handlers and their controls (latency, failure, id) without a server. */
+export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'latencyMs' | 'failure' | 'random'> = {}): EchoService {
+  const state = {
+    latencyMs: checkLatency(options.latencyMs ?? 0),
+    failure: checkFailure(options.failure ?? null),
+    id: options.id ?? '',
+  };
+  const random = options.random ?? Math.random;
+  const stats: ExampleServerStats = {
+    calls: 0,
+    failures: 0,
+    byMethod: { unary: 0, serverStream: 0, clientStream: 0, bidiStream: 0 },
+  };
+  const implementation = createHandlers({
+    id: () => state.id,
+    latencyMs: () => state.latencyMs,
+    begin: (method) => {
+      stats.calls++;
+      stats.byMethod[method]++;
+      const failure = state.failure;
+      // Only draw for fractional rates so an injected random sequence maps 1:1 to those calls.
+      if (failure === null || failure.rate <= 0 || (failure.rate < 1 && random() >= failure.rate)) return null;
+      stats.failures++;
+      return failure;
+    },
+  }) as unknown as grpc.UntypedServiceImplementation;
+  return {
+    implementation,
+    stats,
+    id: () => state.id,
+    setId: (id) => {
+      state.id = id;
+    },
+    setLatency: (ms) => {
+      state.latencyMs = checkLatency(ms);
+    },
+    setFailure: (failure) => {
+      state.failure = checkFailure(failure);
     },
   };
 }

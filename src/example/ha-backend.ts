@@ -1,0 +1,60 @@
+/**
+ * The example Echo service as a full grpc-ha instance (serve(): health, drain on SIGTERM, A9
+ * connection age), in its own process — what the failover tests, the demo and the benchmarks
+ * kill and restart.
+ *
+ *   node dist/src/example/ha-backend.js --port 0 --id b1 [--latency-ms 5] [--drain-notice-ms 1000] [--drain-grace-ms 10000]
+ *
+ * Prints {"event":"listening","port":N,"id":"..."} on stdout once serving; exits 0 after a drain.
+ */
+import { parseArgs } from 'node:util';
+import { serve } from '../server/ha-server.js';
+import { createEchoService } from './example-server.js';
+import { ECHO_SERVICE_NAME, echoServiceDefinition } from './echo-service.js';
+
+const USAGE = 'usage: ha-backend [--port 0] [--id ID] [--latency-ms 0] [--drain-notice-ms 1000] [--drain-grace-ms 10000]';
+
+function num(flag: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !(n >= min)) throw new Error(`${flag} must be a number >= ${min}, got '${text}'`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    const { values } = parseArgs({
+      options: {
+        port: { type: 'string' },
+        id: { type: 'string' },
+        'latency-ms': { type: 'string' },
+        'drain-notice-ms': { type: 'string' },
+        'drain-grace-ms': { type: 'string' },
+      },
+    });
+    args = {
+      port: num('--port', values.port, 0) ?? 0,
+      id: values.id,
+      latencyMs: num('--latency-ms', values['latency-ms'], 0) ?? 0,
+      drainNoticeMs: num('--drain-notice-ms', values['drain-notice-ms'], 0),
+      drainGraceMs: num('--drain-grace-ms', values['drain-grace-ms'], 0),
+    };
+  } catch (error) {
+    process.stderr.write(`ha-backend: ${(error as Error).message} (${USAGE})\n`);
+    return 2;
+  }
+  const echo = createEchoService({ id: args.id, latencyMs: args.latencyMs });
+  const instance = await serve({
+    services: [{ definition: echoServiceDefinition, implementation: echo.implementation, name: ECHO_SERVICE_NAME }],
+    port: args.port,
+    ...(args.drainNoticeMs !== undefined ? { drainNoticeMs: args.drainNoticeMs } : {}),
+    ...(args.drainGraceMs !== undefined ? { drainGraceMs: args.drainGraceMs } : {}),
+  });
+  if (args.id === undefined) echo.setId(instance.address);
+  process.stdout.write(`${JSON.stringify({ event: 'listening', port: instance.port, id: echo.id() })}\n`);
+  return 0;
+}
+
+const code = await main();
+if (code !== 0) process.exit(code);

@@ -1,0 +1,239 @@
+/**
+ * One call turns a grpc-js Server and its services into a well-behaved instance: bound, with
+ * grpc.health.v1, registered in a registry, SERVING when ready — and, on SIGTERM/SIGINT or
+ * `shutdown()`, drained in the order that loses no call:
+ *
+ *   NOT_SERVING → deregister → wait for clients to notice → stop accepting (GOAWAY) →
+ *   in-flight calls finish, up to the grace period → force-close the rest → stopped.
+ *
+ * A second signal forces. Every step is logged.
+ */
+import { Server, ServerCredentials, type ServerOptions, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { z } from 'zod';
+import { integer, number, parseConfig } from '../config/parse-config.js';
+import { createLogger, type Logger } from '../log/logger.js';
+
+/** Defaults of a grpc-ha server, each with its reason. */
+export const SERVER_DEFAULTS = {
+  /** Loopback: binding every interface is a decision, not a default. */
+  host: '127.0.0.1',
+  port: 0,
+  /**
+   * gRFC A9 MAX_CONNECTION_AGE: clients reconnect (and so re-balance onto new instances) every
+   * ~5 min; grpc-js adds ±10% jitter so a fleet does not reconnect in step.
+   */
+  maxConnectionAgeMs: 300_000,
+  /** A9 MAX_CONNECTION_AGE_GRACE: calls on an aged connection get 30 s to finish. */
+  maxConnectionAgeGraceMs: 30_000,
+  /**
+   * Time between NOT_SERVING + deregistration and closing the listener: health watchers see
+   * NOT_SERVING at once, registry watchers within ~250 ms; 1 s covers both with room.
+   */
+  drainNoticeMs: 1000,
+  /** How long in-flight calls may take to finish once the listener is closed. */
+  drainGraceMs: 10_000,
+};
+
+/** A service and its implementation, as for `server.addService`. */
+export interface ServiceBinding {
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
+  /** Name for health status, e.g. "grpcha.example.v1.Echo". */
+  readonly name: string;
+}
+
+/** What a registry hands back for one registration (the discovery module provides these). */
+export interface Registration {
+  /** Removes the entry; resolves once the registry has it gone. */
+  deregister(): Promise<void>;
+}
+
+/** Registers the bound instance; called once it is serving. */
+export type Register = (instance: { host: string; port: number; address: string }) => Promise<Registration>;
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Services to serve. */
+  readonly services: readonly ServiceBinding[];
+  /** Interface to bind. Defaults to 127.0.0.1. */
+  readonly host?: string;
+  /** Port to bind; 0 picks a free one. Defaults to 0. */
+  readonly port?: number;
+  /** Extra grpc-js server options, applied over grpc-ha's. */
+  readonly serverOptions?: ServerOptions;
+  /** A9 connection age, ms. Defaults to 300 000. */
+  readonly maxConnectionAgeMs?: number;
+  /** A9 connection age grace, ms. Defaults to 30 000. */
+  readonly maxConnectionAgeGraceMs?: number;
+  /** Wait after NOT_SERVING and deregistration, ms. Defaults to 1000. */
+  readonly drainNoticeMs?: number;
+  /** Time in-flight calls get to finish, ms. Defaults to 10 000. */
+  readonly drainGraceMs?: number;
+  /** Registers the instance in a registry once serving. */
+  readonly register?: Register;
+  /** Drain on SIGTERM/SIGINT (a second one forces). Defaults to true. */
+  readonly handleSignals?: boolean;
+  /** Exit the process once stopped after a signal. Defaults to true. */
+  readonly exitOnSignal?: boolean;
+  /** Logger; defaults to the grpc-ha "server" logger. */
+  readonly logger?: Logger;
+}
+
+/** The lifecycle state of a server. */
+export type ServerState = 'serving' | 'draining' | 'stopped';
+
+/** A running grpc-ha server. */
+export interface HaServer {
+  /** The grpc-js server. */
+  readonly server: Server;
+  /** Bound port. */
+  readonly port: number;
+  /** "host:port" as bound. */
+  readonly address: string;
+  /** Current lifecycle state. */
+  readonly state: ServerState;
+  /** Sets the health status of every served service and of "" (overall). */
+  setServing(serving: boolean): void;
+  /** Sets one service's health status. */
+  setServiceServing(service: string, serving: boolean): void;
+  /** Drains and stops (see the module doc); `force` skips the waits. Resolves when stopped. */
+  shutdown(options?: { force?: boolean; reason?: string }): Promise<void>;
+}
+
+const optionsSchema = z.object({
+  host: z.string({ error: 'must be a host name or IP address' }).min(1, { error: 'must be a host name or IP address' }).optional(),
+  port: integer(0, 65535).optional(),
+  maxConnectionAgeMs: number(1).optional(),
+  maxConnectionAgeGraceMs: number(0).optional(),
+  drainNoticeMs: number(0).optional(),
+  drainGraceMs: number(0).optional(),
+});
+
+/** Binds, adds health, serves, registers; see the module doc. Throws GrpcHaError(INVALID_CONFIG) on bad options. */
+export async function serve(options: ServeOptions): Promise<HaServer> {
+  const { services, serverOptions, register, logger: givenLogger } = options;
+  const o = {
+    ...SERVER_DEFAULTS,
+    ...parseConfig('server', optionsSchema, {
+      host: options.host,
+      port: options.port,
+      maxConnectionAgeMs: options.maxConnectionAgeMs,
+      maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
+      drainNoticeMs: options.drainNoticeMs,
+      drainGraceMs: options.drainGraceMs,
+    }),
+  };
+  const clean = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as typeof SERVER_DEFAULTS;
+  const settings = { ...SERVER_DEFAULTS, ...clean };
+  const server = new Server({
+    'grpc.max_connection_age_ms': settings.maxConnectionAgeMs,
+    ...(Number.isFinite(settings.maxConnectionAgeGraceMs) ? { 'grpc.max_connection_age_grace_ms': settings.maxConnectionAgeGraceMs } : {}),
+    ...serverOptions,
+  });
+  const names = services.map((s) => s.name);
+  // Until bound and registered, report NOT_SERVING: a health check that races startup must not
+  // send traffic to an instance that is not ready.
+  const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));
+  health.addToServer(server);
+  for (const s of services) server.addService(s.definition, s.implementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${settings.host}:${settings.port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const address = `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
+  const log = (givenLogger ?? createLogger('server')).child({ address });
+  const setServing = (serving: boolean) => {
+    for (const n of ['', ...names]) health.setStatus(n, serving ? 'SERVING' : 'NOT_SERVING');
+  };
+
+  let state: ServerState = 'serving';
+  let registration: Registration | undefined;
+  let shutdownPromise: Promise<void> | undefined;
+  let forceNow: (() => void) | undefined;
+
+  const shutdown = (opts: { force?: boolean; reason?: string } = {}): Promise<void> => {
+    if (shutdownPromise) {
+      if (opts.force) forceNow?.();
+      return shutdownPromise;
+    }
+    state = 'draining';
+    shutdownPromise = (async () => {
+      const forced = new Promise<void>((resolve) => (forceNow = resolve));
+      const until = (ms: number) => Promise.race([sleep(ms), forced]);
+      log.info({ event: 'drain.start', reason: opts.reason ?? 'shutdown' }, 'draining');
+      setServing(false);
+      log.info({ event: 'drain.not_serving' }, 'health: NOT_SERVING');
+      if (registration) {
+        try {
+          await Promise.race([registration.deregister(), forced]);
+          log.info({ event: 'drain.deregistered' }, 'deregistered');
+        } catch (error) {
+          // The registry may be down: the entry expires by its TTL; draining goes on.
+          log.warn({ event: 'drain.deregister_failed', err: error }, 'deregistration failed; the entry will expire');
+        }
+      }
+      if (!opts.force) {
+        log.info({ event: 'drain.notice_wait', ms: settings.drainNoticeMs }, 'waiting for clients to notice');
+        await until(settings.drainNoticeMs);
+      }
+      log.info({ event: 'drain.stop_accepting' }, 'listener closed; GOAWAY sent; waiting for in-flight calls');
+      const finished = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
+      const done = opts.force ? false : await Promise.race([finished, until(settings.drainGraceMs).then(() => false)]);
+      if (done) {
+        log.info({ event: 'drain.inflight_done' }, 'in-flight calls finished');
+      } else {
+        server.forceShutdown();
+        log.warn({ event: 'drain.forced', graceMs: settings.drainGraceMs }, 'closed the calls still in flight');
+      }
+      state = 'stopped';
+      log.info({ event: 'server.stopped' }, 'stopped');
+    })();
+    return shutdownPromise;
+  };
+
+  if (options.handleSignals ?? true) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (shutdownPromise) {
+        log.warn({ event: 'drain.force_signal', signal }, 'second signal: forcing shutdown');
+        forceNow?.();
+        return;
+      }
+      void shutdown({ reason: signal }).then(() => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        if (options.exitOnSignal ?? true) process.exit(0);
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+
+  setServing(true);
+  log.info({ event: 'server.serving', services: names }, 'serving');
+  if (register) {
+    try {
+      registration = await register({ host: settings.host, port, address });
+      log.info({ event: 'server.registered' }, 'registered');
+    } catch (error) {
+      log.error({ event: 'server.register_failed', err: error }, 'registration failed');
+      await shutdown({ force: true, reason: 'registration failed' });
+      throw error;
+    }
+  }
+
+  return {
+    server,
+    port,
+    address,
+    get state() {
+      return state;
+    },
+    setServing,
+    setServiceServing: (service, serving) => health.setStatus(service, serving ? 'SERVING' : 'NOT_SERVING'),
+    shutdown,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
