@@ -9,7 +9,7 @@ import { credentials, loadPackageDefinition, status, type GrpcObject, type Servi
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createClient } from '../src/client/create-client.js';
-import { spawnHaBackend, type BackendProcess } from '../src/example/backend-process.js';
+import { spawnHaBackend, spawnHaCluster, type BackendProcess } from '../src/example/backend-process.js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition, EchoClient, type EchoReply } from '../src/example/echo-service.js';
 import { createEchoService } from '../src/example/example-server.js';
 import { serve } from '../src/server/ha-server.js';
@@ -155,6 +155,35 @@ describe('failover with real processes', () => {
     } finally {
       client.close();
       await Promise.all(backends.map((b) => b.stop('SIGKILL')));
+    }
+  });
+});
+
+describe('cluster mode', () => {
+  it('workers share one port, and SIGTERM to the primary drains them all without a failed call', async () => {
+    const node = await spawnHaCluster(2, 'c', { GRPC_HA_LOG_LEVEL: 'warn' });
+    // The primary hands each TCP connection to one worker, so use several connections: channels
+    // with their own subchannel pools do not share one.
+    const clients = Array.from({ length: 4 }, () =>
+      createClient(EchoClient, `ipv4:${node.address}`, { policy: 'least_request', channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }),
+    );
+    try {
+      await Promise.all(clients.map((c) => unary(c)));
+      const runs = clients.map((c) => load(c, 2));
+      await sleep(800);
+      const code = node.stop('SIGTERM', 15_000);
+      await sleep(200);
+      const results = await Promise.all(runs.map((r) => r.stop()));
+      assert.equal(await code, 0, 'the primary exited 0 after its workers drained');
+      const workers = new Set(results.flatMap((r) => [...r.byServer.keys()]));
+      assert.ok(workers.size >= 2, `replies came from ${[...workers].join(', ')}: one worker only`);
+      // Calls made after the listener closed fail: the only instance is gone. A call in flight may not fail.
+      const inflightFailures = results.flatMap((r) => r.failed).filter((m) => !/UNAVAILABLE/.test(m));
+      assert.deepEqual(inflightFailures, []);
+      assert.ok(results.reduce((a, r) => a + r.ok, 0) > 100);
+    } finally {
+      for (const c of clients) c.close();
+      await node.stop('SIGKILL');
     }
   });
 });

@@ -40,6 +40,7 @@ export interface BackendProcess {
 
 const SERVE_CLI = fileURLToPath(new URL('./serve-cli.js', import.meta.url));
 const HA_BACKEND = fileURLToPath(new URL('./ha-backend.js', import.meta.url));
+const HA_CLUSTER = fileURLToPath(new URL('./ha-cluster.js', import.meta.url));
 
 /** Options of a grpc-ha instance process (ha-backend: serve() with health and drain). */
 export interface HaBackendOptions {
@@ -50,6 +51,13 @@ export interface HaBackendOptions {
   readonly drainGraceMs?: number;
   /** Extra environment, e.g. GRPC_HA_LOG_LEVEL. */
   readonly env?: Record<string, string>;
+}
+
+/** Starts the example service on `workers` processes sharing one port (ha-cluster); `id` is the cluster's. */
+export async function spawnHaCluster(workers: number, id: string, env?: Record<string, string>): Promise<BackendProcess> {
+  const { child, exited, listening, stop } = await startScript(HA_CLUSTER, ['--workers', String(workers), '--id', id], 1, 20_000, env);
+  const { port } = listening[0]!;
+  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop };
 }
 
 /** Starts the example service as a full grpc-ha instance in its own process. */
