@@ -51,7 +51,6 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const log = createLogger('cluster');
   const count = options.workers ?? availableParallelism();
   let stopping = false;
-  let port = 0;
   const fork = () => {
     const worker = cluster.fork();
     worker.on('exit', (code, signal) => {
@@ -70,7 +69,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
     });
   });
   const ports = await Promise.all(ready);
-  port = ports[0]!;
+  const port = ports[0]!;
   const host = options.host ?? '127.0.0.1';
   let registration: Registration | undefined;
   if (options.register) registration = await options.register({ host, port, address: `${host}:${port}` });
