@@ -1,0 +1,28 @@
+/** Parsers for CLI option values: each rejects a bad value with a message naming the flag. */
+import { InvalidArgumentError } from 'commander';
+
+/** An integer in [min, max]. */
+export function intIn(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer in [${min}, ${max}].`);
+    return n;
+  };
+}
+
+/** A number in [min, max]. */
+export function numberIn(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (text.trim() === '' || !(n >= min && n <= max)) throw new InvalidArgumentError(`must be a number in [${min}, ${max}].`);
+    return n;
+  };
+}
+
+/** A duration: "500ms", "2s", "1m", or a number of milliseconds. */
+export function durationMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError('must be a duration like 500ms, 2s or 1m.');
+  const value = Number(m[1]);
+  return m[2] === 's' ? value * 1000 : m[2] === 'm' ? value * 60_000 : value;
+}

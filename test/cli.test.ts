@@ -1,0 +1,109 @@
+/**
+ * The grpc-ha CLI run as a user runs it, in a child process: health exit codes against serving,
+ * not-serving, absent, hanging and health-less servers; usage errors as one line; serve-example.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { loadPackageDefinition, Server, ServerCredentials, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath } from 'grpc-health-check';
+import { ECHO_SERVICE_NAME } from '../src/example/echo-service.js';
+import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function run(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('grpc-ha health', () => {
+  let serving: ExampleServer;
+  let notServing: ExampleServer;
+  let healthless: ExampleServer;
+  let hanging: Server;
+  let hangingPort = 0;
+  before(async () => {
+    [serving, notServing, healthless] = await Promise.all([
+      startExampleServer(),
+      startExampleServer({ serving: false }),
+      startExampleServer({ health: false }),
+    ]);
+    // A health service that never answers: the probe must time out, not hang.
+    const Health = (
+      (loadPackageDefinition(loadSync(protoPath)) as GrpcObject).grpc as GrpcObject & { health: { v1: { Health: ServiceClientConstructor } } }
+    ).health.v1.Health;
+    hanging = new Server();
+    hanging.addService(Health.service, { check: () => undefined, watch: () => undefined });
+    hangingPort = await new Promise<number>((resolve, reject) =>
+      hanging.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+  });
+  after(async () => {
+    await Promise.all([serving.stop(0), notServing.stop(0), healthless.stop(0)]);
+    hanging.forceShutdown();
+  });
+
+  it('exits 0 and prints SERVING for a serving server', async () => {
+    const r = await run(['health', serving.address]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /SERVING/);
+    const json = await run(['health', serving.address, '--service', ECHO_SERVICE_NAME, '--json']);
+    assert.deepEqual(JSON.parse(json.stdout), { address: serving.address, service: ECHO_SERVICE_NAME, status: 'SERVING', exitCode: 0 });
+  });
+  it('exits 5 for NOT_SERVING and for an unknown service', async () => {
+    assert.equal((await run(['health', notServing.address])).code, 5);
+    const unknown = await run(['health', serving.address, '--service', 'no.such.Service']);
+    assert.equal(unknown.code, 5);
+    assert.match(unknown.stdout, /SERVICE_UNKNOWN/);
+  });
+  it('exits 3 when nothing listens, 4 on timeout, 6 without a health service', async () => {
+    const absent = await run(['health', '127.0.0.1:1', '--timeout', '500ms']);
+    assert.equal(absent.code, 3);
+    assert.match(absent.stdout, /UNREACHABLE/);
+    const slow = await run(['health', `127.0.0.1:${hangingPort}`, '--timeout', '300ms']);
+    assert.equal(slow.code, 4);
+    const none = await run(['health', healthless.address]);
+    assert.equal(none.code, 6);
+    assert.match(none.stdout, /UNIMPLEMENTED/);
+  });
+  it('answers a usage mistake with one line and exit 2, never a stack trace', async () => {
+    for (const args of [['health'], ['health', 'not-an-address'], ['health', serving.address, '--timeout', 'soon'], ['no-such-command']]) {
+      const r = await run(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, `stack trace for ${args.join(' ')}`);
+    }
+  });
+});
+
+describe('grpc-ha serve-example', () => {
+  it('serves, answers health, and drains on SIGTERM with exit 0', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve-example', '--port', '0', '--id', 'cli-example'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, GRPC_HA_LOG_LEVEL: 'silent' },
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+      const { address } = JSON.parse(line) as { address: string };
+      assert.equal((await run(['health', address])).code, 0);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
