@@ -6,6 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { runEject } from './eject.js';
+import { runDiscovery } from './discovery.js';
 import { runOverhead } from './overhead.js';
 import { runPicker } from './picker.js';
 import { runSlowBackend } from './slow-backend.js';
@@ -15,6 +17,8 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   picker: runPicker,
   overhead: runOverhead,
   'slow-backend': runSlowBackend,
+  eject: runEject,
+  discovery: runDiscovery,
 };
 
 async function main(): Promise<number> {

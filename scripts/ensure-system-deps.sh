@@ -4,7 +4,10 @@
 set -euo pipefail
 
 # command-name:debian-package
-NEEDED=()
+NEEDED=(
+  etcd:etcd-server      # test/discovery-etcd.test.ts, bench discovery: a real etcd on loopback
+  etcdctl:etcd-client   # the Go naming-format interop test writes entries with etcdctl
+)
 
 missing=()
 for entry in "${NEEDED[@]}"; do

@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   INVALID_CONFIG: 'INVALID_CONFIG',
   /** An address or target could not be parsed. */
   INVALID_ADDRESS: 'INVALID_ADDRESS',
+  /** A service registry (file directory, etcd, Consul) could not be reached or answered with an error. */
+  REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
 } as const;
 
 /** One of {@link ERROR_CODES}. */

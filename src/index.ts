@@ -80,3 +80,88 @@ export {
   type EchoReply,
   type StreamRequest,
 } from './example/echo-service.js';
+
+// Health: client health checking (gRFC A17), outlier ejection, slow start, panic threshold, and
+// the server's grpc.health.v1 service.
+export { addHealthService, type HealthService, type HealthServiceOptions, type HealthStatus } from './server/health-service.js';
+export { type ServiceConfigExtras } from './grpc/service-config.js';
+export { HEALTH_AWARE, HealthAwareBalancer, HealthAwareConfig, parseHealthAwareConfig } from './health/health-aware-policy.js';
+export { HealthLayer, NESTED_HEALTH_LAYER_OPTION, outlierEjectionCounters } from './health/health-layer.js';
+export {
+  DEFAULT_HEALTH_SETTINGS,
+  healthFields,
+  parseHealthCheckConfig,
+  toHealthSettings,
+  type HealthCheckConfig,
+  type HealthSettings,
+} from './health/health-config.js';
+export {
+  HEALTH_CHECK_BACKOFF,
+  DEFAULT_FAILURE_CODE_NAMES,
+  OUTLIER_EJECTION_DEFAULTS,
+  SUCCESS_RATE_DEFAULTS,
+  FAILURE_PERCENTAGE_DEFAULTS,
+  SLOW_START_DEFAULTS,
+  DEFAULT_PANIC_THRESHOLD_PERCENT,
+} from './health/health-defaults.js';
+export {
+  OutlierDetector,
+  ejectionTimeMs,
+  emptyEjectionCounters,
+  type OutlierEjectionSettings,
+  type Ejection,
+  type EjectionKind,
+  type EjectionCounters,
+} from './health/outlier-detector.js';
+export {
+  successRateOutliers,
+  failurePercentageOutliers,
+  type SuccessRateSettings,
+  type FailurePercentageSettings,
+  type IntervalCounts,
+  type Outlier,
+} from './health/outlier-statistics.js';
+export { slowStartFactor, keepProbability, type SlowStartSettings } from './health/slow-start.js';
+export { inPanic } from './health/panic-threshold.js';
+export { Backoff, type BackoffSettings } from './health/backoff.js';
+export {
+  noHealthyEndpointMessage,
+  endpointCondition,
+  healthClass,
+  type EndpointCondition,
+  type HealthCheckStatus,
+} from './health/endpoint-condition.js';
+export { watchHealth, knownHealth, type HealthWatchListener } from './health/health-watch.js';
+
+// Service discovery and registration: the Registry interface, its backends (embedded file
+// directory, etcd, Consul, static), grpc-js resolvers for file:, etcd:, consul:, static: targets,
+// and central service config documents.
+export { registerResolvers, registryChannelOptions, toEndpoints, REGISTRY_CHANNEL_OPTION, MIN_RERESOLUTION_MS_OPTION, DEFAULT_MIN_RERESOLUTION_MS } from './discovery/resolver.js';
+export { parseDiscoveryTarget, DISCOVERY_SCHEMES, type DiscoveryScheme, type DiscoveryTarget } from './discovery/target.js';
+export type {
+  Registry,
+  Registration,
+  RegistrationState,
+  RegisterOptions,
+  ServiceQuery,
+  WatchHandler,
+  Unsubscribe,
+} from './discovery/registry.js';
+export {
+  parseAddress,
+  splitAddress,
+  formatAddress,
+  parseRegistration,
+  type ServiceInstance,
+  type InstanceRegistration,
+  type HostPort,
+} from './discovery/instance.js';
+export { FileRegistry, FILE_REGISTRY_DEFAULTS, defaultRegistryDir, type FileRegistryOptions } from './discovery/file-registry.js';
+export { EtcdRegistry, ETCD_REGISTRY_DEFAULTS, type EtcdRegistryOptions, type EtcdTlsOptions } from './discovery/etcd-registry.js';
+export { encodeEndpoint as encodeEtcdEndpoint, decodeEndpoint as decodeEtcdEndpoint } from './discovery/etcd-naming.js';
+export { ConsulRegistry, CONSUL_REGISTRY_DEFAULTS, type ConsulRegistryOptions, type ConsulCheck } from './discovery/consul-registry.js';
+export { StaticRegistry, parseStaticList, type StaticRegistryOptions } from './discovery/static-registry.js';
+export { parseServiceConfigDocument, MAX_SERVICE_CONFIG_BYTES, type ServiceConfigResult } from './discovery/service-config-doc.js';
+export { setDiscoveryLogger, type DiscoveryLogger, type LogLevel } from './discovery/log.js';
+export { registrar, type HookRegistration, type RegistrarOptions } from './discovery/registrar.js';
+export { type BackoffOptions, DEFAULT_BACKOFF } from './discovery/backoff.js';

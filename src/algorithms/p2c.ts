@@ -11,7 +11,10 @@ import { randomIndex, type RandomSource } from './picker.js';
  */
 export function sampleDistinct(random: RandomSource, n: number, k: number, out: Int32Array): number {
   if (k >= n) {
-    for (let i = 0; i < n; i++) out[i] = i;
+    // All of them, from a random offset: pickers keep the first of equal candidates, and a fixed
+    // order would send every tie (2 endpoints, one call at a time) to endpoint 0.
+    const start = randomIndex(random, n);
+    for (let i = 0, j = start; i < n; i++, j = j + 1 === n ? 0 : j + 1) out[i] = j;
     return n;
   }
   if (k === 2) {

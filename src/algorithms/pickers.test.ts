@@ -114,6 +114,12 @@ describe('least request picker (gRFC A48)', () => {
     const p = createLeastRequestPicker(eps, { choiceCount: 5, activeRequestBias: 1 }, env());
     assert.deepEqual(counts(p, 3, 100), [0, 100, 0]);
   });
+  it('breaks ties at random when it samples every endpoint (2 endpoints, idle)', () => {
+    const eps = makeEndpoints(2);
+    const p = createLeastRequestPicker(eps, { choiceCount: 2, activeRequestBias: 1 }, env(7));
+    const c = counts(p, 2, 10_000);
+    assert.ok(c[0]! > 4500 && c[1]! > 4500, `${c}`);
+  });
   it('honours weights as Envoy does: weight / (inFlight + 1) ^ bias', () => {
     const eps = makeEndpoints(2, [4, 1]);
     eps[0]!.load.inFlight = 2; // 4 / 3 = 1.33

@@ -2,11 +2,13 @@
  * The grpc-js load balancer behind every grpc-ha picker policy. It keeps one pick_first leaf per
  * endpoint connected (as grpc-js round_robin does), tracks each endpoint's live load from the
  * pick result's onCallStarted/onCallEnded, and on every change hands the READY endpoints to the
- * policy's pure picker as an immutable snapshot.
+ * policy's pure picker as an immutable snapshot. It composes the health layer (src/health/): the
+ * leaves see health-checked, ejectable subchannels, and the layer wraps the pickers.
  */
 import { connectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
 import { EndpointLoad, type EwmaSettings } from '../algorithms/endpoint-load.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
+import { HealthLayer } from '../health/health-layer.js';
 import { attributesOf, endpointKey } from './endpoint-attributes.js';
 import { PolicyConfig } from './policy-config.js';
 
@@ -56,12 +58,18 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
   private lastError: string | null = null;
   private resolutionNote = '';
   private lastPicker: EndpointPicker | undefined;
+  private readonly health: HealthLayer;
+  /** The health layer's helper: leaves get wrapped subchannels, pickers go up through the layer. */
+  private readonly helper: experimental.ChannelControlHelper;
 
   constructor(
-    private readonly helper: experimental.ChannelControlHelper,
+    helper: experimental.ChannelControlHelper,
     private readonly typeName: string,
     private readonly env: PickerEnv = defaultPickerEnv,
-  ) {}
+  ) {
+    this.health = new HealthLayer(helper, this, typeName, env);
+    this.helper = this.health.helper;
+  }
 
   updateAddressList(
     endpointList: experimental.StatusOr<experimental.Endpoint[]>,
@@ -72,6 +80,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
     if (!(lbConfig instanceof PolicyConfig) || lbConfig.getLoadBalancerName() !== this.typeName) return false;
     this.config = lbConfig;
     this.resolutionNote = resolutionNote;
+    this.health.update(endpointList.ok ? endpointList.value : null, lbConfig.health, options, resolutionNote);
     if (!endpointList.ok) {
       // Keep serving from the endpoints we know; only with none is the resolver error the answer.
       if (this.children.size === 0) {
@@ -84,6 +93,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
       return true;
     }
     const next = new Map<string, Child>();
+    const added: Child[] = [];
     this.updatesPaused = true;
     for (const endpoint of endpointList.value) {
       const key = endpointKey(endpoint);
@@ -91,17 +101,19 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
       let child = this.children.get(key);
       if (!child) {
         child = this.createChild(key, endpoint, options, resolutionNote);
-        next.set(key, child);
-        child.leaf.startConnecting();
-      } else {
-        next.set(key, child);
+        added.push(child);
       }
+      next.set(key, child);
       child.weight = lbConfig.weights.get(key) ?? attributesOf(endpoint)?.weight ?? 1;
     }
-    for (const [key, child] of this.children) {
+    const previous = this.children;
+    // The new map first: a leaf whose subchannel is already READY (shared with another channel)
+    // reports so from startConnecting, and only a child in the map may report.
+    this.children = next;
+    for (const child of added) child.leaf.startConnecting();
+    for (const [key, child] of previous) {
       if (!next.has(key)) child.leaf.destroy();
     }
-    this.children = next;
     this.updatesPaused = false;
     if (next.size === 0) {
       const message = `${this.typeName}: no addresses resolved${resolutionNote ? ` (${resolutionNote})` : ''}`;
@@ -123,6 +135,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
   }
 
   destroy(): void {
+    this.health.destroy();
     for (const child of this.children.values()) child.leaf.destroy();
     this.children.clear();
   }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DEFAULT_EWMA, type EwmaSettings } from '../algorithms/endpoint-load.js';
 import type { PickerFactory } from '../algorithms/picker.js';
 import { parseConfig, positive } from '../config/parse-config.js';
+import { DEFAULT_HEALTH_SETTINGS, healthFields, toHealthSettings, type HealthSettings } from '../health/health-config.js';
 
 /** How one grpc-ha policy is defined: its config key, its picker, and its own options. */
 export interface PolicyDefinition<Options> {
@@ -14,7 +15,7 @@ export interface PolicyDefinition<Options> {
   readonly name: string;
   /** The pure picker the policy wraps. */
   readonly createPicker: PickerFactory<Options>;
-  /** Zod schema of the policy's own fields (strict object; `weights` is added for every policy). */
+  /** Zod schema of the policy's own fields (strict object; `weights` and the health fields are added for every policy). */
   readonly schema: z.ZodObject;
   /** Turns parsed fields into picker options (applying defaults and clamps). */
   readonly toOptions: (parsed: Record<string, unknown>) => Options;
@@ -45,6 +46,8 @@ export class PolicyConfig<Options = unknown> implements experimental.TypedLoadBa
     /** Metadata key for ring hashing, if any. */
     readonly hashHeader: string | undefined,
     private readonly json: Record<string, unknown>,
+    /** Health checking, outlier ejection, slow start and panic threshold settings. */
+    readonly health: HealthSettings = DEFAULT_HEALTH_SETTINGS,
   ) {}
 
   getLoadBalancerName(): string {
@@ -58,7 +61,7 @@ export class PolicyConfig<Options = unknown> implements experimental.TypedLoadBa
 
 /** Validates `json` for `definition`; throws GrpcHaError(INVALID_CONFIG) naming the policy and field. */
 export function parsePolicyConfig<Options>(definition: PolicyDefinition<Options>, json: unknown): PolicyConfig<Options> {
-  const schema = definition.schema.extend({ weights: weightsField }).strict();
+  const schema = definition.schema.extend({ weights: weightsField, ...healthFields }).strict();
   const parsed = parseConfig(definition.name, schema, json) as Record<string, unknown>;
   const weights = new Map(Object.entries((parsed.weights as Record<string, number> | undefined) ?? {}));
   return new PolicyConfig(
@@ -68,5 +71,6 @@ export function parsePolicyConfig<Options>(definition: PolicyDefinition<Options>
     definition.ewmaSettings?.(parsed) ?? DEFAULT_EWMA,
     definition.hashHeader?.(parsed),
     (json ?? {}) as Record<string, unknown>,
+    toHealthSettings(parsed),
   );
 }

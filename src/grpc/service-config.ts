@@ -5,18 +5,30 @@
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { experimental } from '@grpc/grpc-js';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { parseHealthCheckConfig, type HealthCheckConfig } from '../health/health-config.js';
 import { register, validatePolicyConfig } from '../policies/register.js';
 
 /** One load balancing config entry, e.g. `{ least_request: { choiceCount: 2 } }`. */
 export type LoadBalancingConfigEntry = Readonly<Record<string, object>>;
 
+/** Service config fields set next to the load balancing config. */
+export interface ServiceConfigExtras {
+  /**
+   * Client-side health checking (gRFC A17): every endpoint is watched on
+   * grpc.health.v1.Health/Watch for this service name ("" for the whole server). Off by default.
+   */
+  readonly healthCheckConfig?: HealthCheckConfig;
+}
+
 /**
- * Channel options selecting `policy` (a config entry or a bare policy name), merged over `base`.
+ * Channel options selecting `policy` (a config entry or a bare policy name), merged over `base`,
+ * with `extras` (e.g. `healthCheckConfig`) set in the same service config.
  * Throws GrpcHaError(INVALID_CONFIG) naming the policy, field and rule when the config is invalid.
  */
 export function policyChannelOptions(
   policy: LoadBalancingConfigEntry | string,
   base: ChannelOptions = {},
+  extras: ServiceConfigExtras = {},
 ): ChannelOptions {
   register();
   const entry: LoadBalancingConfigEntry = typeof policy === 'string' ? { [policy]: {} } : policy;
@@ -40,5 +52,6 @@ export function policyChannelOptions(
     }
   }
   const existing = base['grpc.service_config'] ? (JSON.parse(base['grpc.service_config']) as object) : {};
-  return { ...base, 'grpc.service_config': JSON.stringify({ ...existing, loadBalancingConfig: [entry] }) };
+  const health = extras.healthCheckConfig === undefined ? {} : { healthCheckConfig: parseHealthCheckConfig(extras.healthCheckConfig) };
+  return { ...base, 'grpc.service_config': JSON.stringify({ ...existing, ...health, loadBalancingConfig: [entry] }) };
 }

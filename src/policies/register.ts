@@ -1,5 +1,6 @@
 /** Installs every grpc-ha policy into grpc-js, once. */
 import { registerPolicy } from '../grpc/register-policy.js';
+import { HEALTH_AWARE, registerHealthAwarePolicy } from '../health/health-aware-policy.js';
 import { leastRequestPolicy } from './least-request.js';
 import { peakEwmaPolicy } from './peak-ewma.js';
 import { randomPolicy } from './random.js';
@@ -19,7 +20,7 @@ export const POLICY_NAMES = [
 
 const validators = new Map<string, (json: unknown) => unknown>();
 
-/** Registers all grpc-ha load-balancing policies with grpc-js. Idempotent; call before creating channels. */
+/** Registers all grpc-ha load-balancing policies (and the `health_aware` wrapper) with grpc-js. Idempotent; call before creating channels. */
 export function register(): void {
   if (validators.size > 0) return;
   validators.set(randomPolicy.name, registerPolicy(randomPolicy));
@@ -28,6 +29,7 @@ export function register(): void {
   validators.set(leastRequestPolicy.name, registerPolicy(leastRequestPolicy));
   validators.set(peakEwmaPolicy.name, registerPolicy(peakEwmaPolicy));
   validators.set(ringHashPolicy.name, registerPolicy(ringHashPolicy));
+  validators.set(HEALTH_AWARE, registerHealthAwarePolicy());
 }
 
 /** Validates a grpc-ha policy's config; returns false when `name` is not a grpc-ha policy. Throws GrpcHaError on invalid config. */

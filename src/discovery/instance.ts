@@ -1,0 +1,170 @@
+/**
+ * What a registry stores for one running server: its service name, instance id, address and
+ * metadata (weight, zone, version, labels, tags). Every backend validates registrations with the
+ * same schema, so a bad address or weight is rejected with the field named before anything is
+ * written, and entries read back from a registry are checked the same way (and skipped, never
+ * thrown, when invalid: another program may have written them).
+ */
+import { isIP } from 'node:net';
+import os from 'node:os';
+import { z } from 'zod';
+import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { parseConfig } from '../config/parse-config.js';
+
+/** One registered instance of a service, as registries report it to resolvers. */
+export interface ServiceInstance {
+  /** The service name, e.g. "greeter" or "foo/bar/greeter". */
+  readonly service: string;
+  /** Unique id of the instance within the service. */
+  readonly instanceId: string;
+  /** `host:port` to dial; IPv6 hosts in brackets (`[::1]:50051`). */
+  readonly address: string;
+  /** Static weight (> 0) for the weighted policies. Defaults to 1. */
+  readonly weight?: number;
+  /** Failure domain, e.g. "eu-west-1a". */
+  readonly zone?: string;
+  /** Software version, e.g. for canaries. */
+  readonly version?: string;
+  /** Free-form key/value labels. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Tags a target can filter on (Consul tags; stored as metadata by the other registries). */
+  readonly tags?: readonly string[];
+}
+
+/** What a server passes to `Registry.register`: an instance whose id may be left out. */
+export type InstanceRegistration = Omit<ServiceInstance, 'instanceId'> & { readonly instanceId?: string };
+
+/** A parsed `host:port`. */
+export interface HostPort {
+  /** IP address or DNS name, without brackets. */
+  readonly host: string;
+  /** TCP port, 1..65535. */
+  readonly port: number;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** Parses `host:port` (`[v6]:port` for IPv6); null when it is not one. */
+export function splitAddress(address: string): HostPort | null {
+  let host: string;
+  let portText: string;
+  if (address.startsWith('[')) {
+    const end = address.indexOf(']');
+    if (end < 0 || address[end + 1] !== ':') return null;
+    host = address.slice(1, end);
+    portText = address.slice(end + 2);
+    if (isIP(host) !== 6) return null;
+  } else {
+    const colon = address.lastIndexOf(':');
+    if (colon <= 0) return null;
+    host = address.slice(0, colon);
+    portText = address.slice(colon + 1);
+    if (isIP(host) !== 4 && !HOSTNAME.test(host)) return null;
+  }
+  if (!/^\d{1,5}$/.test(portText)) return null;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+/** Parses `host:port`; throws GrpcHaError(INVALID_ADDRESS) naming `field` when it is not one. */
+export function parseAddress(address: string, field = 'address'): HostPort {
+  const parsed = typeof address === 'string' ? splitAddress(address) : null;
+  if (!parsed) {
+    throw new GrpcHaError(
+      ERROR_CODES.INVALID_ADDRESS,
+      `${field} must be host:port (IPv6 as [addr]:port) with a port in 1..65535, got ${JSON.stringify(address)}`,
+    );
+  }
+  return parsed;
+}
+
+/** Formats host and port as an address, bracketing IPv6. */
+export function formatAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A service name: 1..256 printable characters, no spaces, not "." or "..", no leading or trailing "/". */
+export const serviceNameSchema = z
+  .string({ error: 'must be a string' })
+  .min(1, { error: 'must not be empty' })
+  .max(256, { error: 'must be at most 256 characters' })
+  .refine((s) => !CONTROL.test(s) && !/\s/.test(s), { error: 'must not contain spaces or control characters' })
+  .refine((s) => s !== '.' && s !== '..' && !s.startsWith('/') && !s.endsWith('/'), {
+    error: 'must not be "." or ".." nor start or end with "/"',
+  });
+
+const text = (max: number) =>
+  z
+    .string({ error: 'must be a string' })
+    .min(1, { error: 'must not be empty' })
+    .max(max, { error: `must be at most ${max} characters` })
+    .refine((s) => !CONTROL.test(s), { error: 'must not contain control characters' });
+
+const weightRule = 'must be a finite number > 0';
+
+/** The fields every registry accepts for an instance. */
+export const instanceSchema = z
+  .object({
+    service: serviceNameSchema,
+    instanceId: text(256).optional(),
+    address: z.string({ error: 'must be a string' }).refine((a) => splitAddress(a) !== null, {
+      error: 'must be host:port (IPv6 as [addr]:port) with a port in 1..65535',
+    }),
+    weight: z.number({ error: weightRule }).gt(0, { error: weightRule }).lte(Number.MAX_VALUE, { error: weightRule }).optional(),
+    zone: text(256).optional(),
+    version: text(256).optional(),
+    labels: z.record(z.string(), z.string({ error: 'values must be strings' })).optional(),
+    tags: z.array(text(256)).optional(),
+  })
+  .strict();
+
+/** Validates a registration; throws GrpcHaError(INVALID_CONFIG) naming the field. Fills in a default instance id. */
+export function parseRegistration(component: string, input: unknown): ServiceInstance {
+  const parsed = parseConfig(component, instanceSchema, input);
+  return normalize({ ...parsed, instanceId: parsed.instanceId ?? defaultInstanceId(parsed.address) });
+}
+
+/** Checks an entry read back from a registry; returns the reason it is unusable, or the instance. */
+export function checkInstance(input: unknown): { ok: true; instance: ServiceInstance } | { ok: false; reason: string } {
+  const result = instanceSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    return { ok: false, reason: `${issue.path.map(String).join('.') || 'entry'} ${issue.message}` };
+  }
+  const parsed = result.data;
+  if (parsed.instanceId === undefined) return { ok: false, reason: 'instanceId is missing' };
+  return { ok: true, instance: normalize({ ...parsed, instanceId: parsed.instanceId }) };
+}
+
+/** The default instance id: `<hostname>-<pid>-<port>`, unique on one machine. */
+export function defaultInstanceId(address: string): string {
+  return `${os.hostname()}-${process.pid}-${splitAddress(address)?.port ?? 0}`;
+}
+
+/** Drops undefined fields so instances compare and serialise the same whichever registry they came from. */
+function normalize(i: ServiceInstance): ServiceInstance {
+  const out: { -readonly [K in keyof ServiceInstance]: ServiceInstance[K] } = {
+    service: i.service,
+    instanceId: i.instanceId,
+    address: i.address,
+  };
+  if (i.weight !== undefined) out.weight = i.weight;
+  if (i.zone !== undefined) out.zone = i.zone;
+  if (i.version !== undefined) out.version = i.version;
+  if (i.labels !== undefined && Object.keys(i.labels).length > 0) out.labels = { ...i.labels };
+  if (i.tags !== undefined && i.tags.length > 0) out.tags = [...i.tags];
+  return out;
+}
+
+/** A stable string for an instance set, to tell whether anything changed. */
+export function instancesFingerprint(instances: readonly ServiceInstance[]): string {
+  return JSON.stringify([...instances].sort((a, b) => cmp(a.instanceId, b.instanceId) || cmp(a.address, b.address)));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,163 @@
+/**
+ * Channel target syntax of the discovery schemes (grpc-js splits a target into scheme, authority
+ * and path as in https://github.com/grpc/grpc/blob/master/doc/naming.md; the path may carry a
+ * query string):
+ *
+ *   file:///<service>[?dir=<abs dir>][&tag=<t>...]          embedded registry (default dir: defaultRegistryDir())
+ *   etcd://[<host:port>[,<host:port>...]]/<service>[?tag=<t>...]   default endpoint $ETCDCTL_ENDPOINTS or 127.0.0.1:2379
+ *   consul://[<host:port>]/<service>[?dc=<dc>][&tag=<t>...]  default agent $CONSUL_HTTP_ADDR or 127.0.0.1:8500
+ *   static:///<addr>[;weight=N][;zone=Z][;version=V][;id=I],...
+ *   static:///<service>?file=<abs path of a JSON file>
+ *
+ * The service name may contain "/" (etcd's Go naming uses "foo/bar/my-service"); percent-encode
+ * anything else that is not URL-safe.
+ */
+import path from 'node:path';
+import type { experimental } from '@grpc/grpc-js';
+import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { ConsulRegistry } from './consul-registry.js';
+import { EtcdRegistry } from './etcd-registry.js';
+import { defaultRegistryDir, FileRegistry } from './file-registry.js';
+import { parseAddress, serviceNameSchema } from './instance.js';
+import type { Registry, ServiceQuery } from './registry.js';
+import { parseStaticList, StaticRegistry } from './static-registry.js';
+
+/** The URI schemes grpc-ha registers resolvers for. */
+export const DISCOVERY_SCHEMES = ['file', 'etcd', 'consul', 'static'] as const;
+
+/** One of {@link DISCOVERY_SCHEMES}. */
+export type DiscoveryScheme = (typeof DISCOVERY_SCHEMES)[number];
+
+/** A parsed discovery target. */
+export interface DiscoveryTarget {
+  /** Its scheme. */
+  readonly scheme: DiscoveryScheme;
+  /** What to watch. */
+  readonly query: ServiceQuery;
+  /** Targets with equal keys share one registry client in a process. */
+  readonly registryKey: string;
+  /** Creates the registry client the target names (when no registry is passed in the channel options). */
+  createRegistry(): Registry;
+  /** The target as given, for messages. */
+  readonly text: string;
+}
+
+const KNOWN_PARAMS: Record<DiscoveryScheme, readonly string[]> = {
+  file: ['dir', 'tag'],
+  etcd: ['tag'],
+  consul: ['dc', 'tag'],
+  static: ['file', 'tag'],
+};
+
+/** Parses a grpc-js target URI of a discovery scheme; throws GrpcHaError(INVALID_ADDRESS) naming what is wrong. */
+export function parseDiscoveryTarget(uri: experimental.GrpcUri): DiscoveryTarget {
+  const scheme = uri.scheme as DiscoveryScheme;
+  const text = `${uri.scheme}:${uri.authority === undefined ? '' : `//${uri.authority}/`}${uri.path}`;
+  const fail = (message: string): never => {
+    throw new GrpcHaError(ERROR_CODES.INVALID_ADDRESS, `target ${JSON.stringify(text)}: ${message}`);
+  };
+  if (!DISCOVERY_SCHEMES.includes(scheme)) fail(`scheme must be one of ${DISCOVERY_SCHEMES.join(', ')}`);
+  const q = uri.path.indexOf('?');
+  const rawPath = q < 0 ? uri.path : uri.path.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : uri.path.slice(q + 1));
+  for (const key of new Set(params.keys())) {
+    if (!KNOWN_PARAMS[scheme].includes(key)) {
+      fail(`unknown parameter ${JSON.stringify(key)}; ${scheme} targets take ${KNOWN_PARAMS[scheme].join(', ')}`);
+    }
+  }
+  for (const key of ['dir', 'dc', 'file']) {
+    if (params.getAll(key).length > 1) fail(`parameter ${key} given more than once`);
+  }
+  let service: string;
+  try {
+    service = decodeURIComponent(rawPath);
+  } catch {
+    return fail('the service name is not valid percent-encoding');
+  }
+  const tags = params.getAll('tag');
+  if (tags.some((t) => t === '')) fail('tag must not be empty');
+  const withTags = (query: ServiceQuery): ServiceQuery => (tags.length > 0 ? { ...query, tags } : query);
+  const checkService = () => {
+    const result = serviceNameSchema.safeParse(service);
+    if (!result.success) fail(`service name ${result.error.issues[0]!.message}, got ${JSON.stringify(service)}`);
+  };
+
+  switch (scheme) {
+    case 'file': {
+      if (uri.authority) fail('file targets take no authority: write file:///<service>?dir=<dir>');
+      checkService();
+      const dirParam = params.get('dir');
+      if (dirParam !== null && !path.isAbsolute(dirParam)) fail(`dir must be an absolute path, got ${JSON.stringify(dirParam)}`);
+      const dir = path.resolve(dirParam ?? defaultRegistryDir());
+      return {
+        scheme,
+        text,
+        query: withTags({ service }),
+        registryKey: `file|${dir}`,
+        createRegistry: () => new FileRegistry({ dir }),
+      };
+    }
+    case 'etcd': {
+      checkService();
+      const endpoints = splitHosts(uri.authority || process.env['ETCDCTL_ENDPOINTS'] || '127.0.0.1:2379', fail);
+      return {
+        scheme,
+        text,
+        query: withTags({ service }),
+        registryKey: `etcd|${endpoints.join(',')}`,
+        createRegistry: () => new EtcdRegistry({ endpoints }),
+      };
+    }
+    case 'consul': {
+      checkService();
+      const address = uri.authority || process.env['CONSUL_HTTP_ADDR'] || '127.0.0.1:8500';
+      const [agent] = splitHosts(address, fail);
+      if (address.includes(',')) fail('consul targets take one agent address');
+      const dc = params.get('dc');
+      if (dc === '') fail('dc must not be empty');
+      return {
+        scheme,
+        text,
+        query: withTags(dc === null ? { service } : { service, datacenter: dc }),
+        registryKey: `consul|${agent}`,
+        createRegistry: () => new ConsulRegistry({ address: agent! }),
+      };
+    }
+    case 'static': {
+      if (uri.authority) fail('static targets take no authority: write static:///<addr>,<addr>');
+      const file = params.get('file');
+      if (file !== null) {
+        if (!path.isAbsolute(file)) fail(`file must be an absolute path, got ${JSON.stringify(file)}`);
+        checkService();
+        return {
+          scheme,
+          text,
+          query: withTags({ service }),
+          registryKey: `static-file|${path.resolve(file)}`,
+          createRegistry: () => new StaticRegistry({ file }),
+        };
+      }
+      const instances = parseStaticList(service);
+      return {
+        scheme,
+        text,
+        query: withTags({ service }),
+        registryKey: `static|${service}`,
+        createRegistry: () => new StaticRegistry({ services: { [service]: instances } }),
+      };
+    }
+  }
+}
+
+/** Splits `host:port,host:port` (an optional http:// or https:// prefix each) and checks every address. */
+function splitHosts(list: string, fail: (message: string) => never): string[] {
+  return list.split(',').map((raw) => {
+    const address = raw.trim().replace(/^https?:\/\//, '');
+    try {
+      parseAddress(address, 'registry address');
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    return raw.trim();
+  });
+}
