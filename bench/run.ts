@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runEject } from './eject.js';
+import { runFailover } from './failover.js';
 import { runDiscovery } from './discovery.js';
 import { runOverhead } from './overhead.js';
 import { runPicker } from './picker.js';
@@ -18,6 +19,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   overhead: runOverhead,
   'slow-backend': runSlowBackend,
   eject: runEject,
+  failover: runFailover,
   discovery: runDiscovery,
 };
 

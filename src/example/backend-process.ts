@@ -49,6 +49,10 @@ export interface HaBackendOptions {
   readonly latencyMs?: number;
   readonly drainNoticeMs?: number;
   readonly drainGraceMs?: number;
+  /** Register as this service in the file registry at `registryDir`. */
+  readonly service?: string;
+  /** Directory of the embedded file registry. */
+  readonly registryDir?: string;
   /** Extra environment, e.g. GRPC_HA_LOG_LEVEL. */
   readonly env?: Record<string, string>;
 }
@@ -67,6 +71,8 @@ export async function spawnHaBackend(options: HaBackendOptions = {}): Promise<Ba
   if (options.latencyMs !== undefined) args.push('--latency-ms', String(options.latencyMs));
   if (options.drainNoticeMs !== undefined) args.push('--drain-notice-ms', String(options.drainNoticeMs));
   if (options.drainGraceMs !== undefined) args.push('--drain-grace-ms', String(options.drainGraceMs));
+  if (options.service !== undefined) args.push('--service', options.service);
+  if (options.registryDir !== undefined) args.push('--registry-dir', options.registryDir);
   const { child, exited, listening, stop } = await startScript(HA_BACKEND, args, 1, undefined, options.env);
   const { port, id } = listening[0]!;
   return { id, port, address: `127.0.0.1:${port}`, child, exited, stop };

@@ -1,16 +1,23 @@
 /**
- * `npm start`: a small cluster on this machine — example backends in their own processes, one of
- * them slow — and a client balancing over them with a grpc-ha policy, printing every second where
- * the traffic goes. Stops by itself after --duration seconds, or on Ctrl-C, leaving no process.
+ * `npm start`: a small cluster on this machine, on the embedded file registry (a temporary
+ * directory; nothing to install or start) — example backends as grpc-ha instances in their own
+ * processes, one of them slow — and a client that finds them through the registry and balances
+ * with a grpc-ha policy, printing every second where the traffic goes. Midway one backend is
+ * killed and a replacement registers. Stops by itself after --duration seconds, or on Ctrl-C,
+ * leaving no process and no registry entry.
  *
  *   npm start -- --policy least_request --backends 4 --duration 20
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { createClient } from '../client/create-client.js';
+import { registerResolvers } from '../discovery/resolver.js';
 import { POLICY_NAMES } from '../policies/register.js';
-import { policyChannelOptions } from '../grpc/service-config.js';
-import { spawnBackend, type BackendProcess } from './backend-process.js';
-import { EchoClient } from './echo-service.js';
+import { spawnHaBackend, type BackendProcess } from './backend-process.js';
+import { ECHO_SERVICE_NAME, EchoClient } from './echo-service.js';
 
 const USAGE = 'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 15] [--slow-ms 25]';
 
@@ -48,9 +55,18 @@ async function main(): Promise<number> {
     console.error(`demo: ${(error as Error).message} (${USAGE})`);
     return 2;
   }
+  registerResolvers();
+  const dir = mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-'));
+  const target = `file:///echo?dir=${encodeURIComponent(dir)}`;
   console.log(`grpc-ha demo: ${args.backends} backends (the last one +${args.slowMs} ms), policy ${args.policy}, ${args.durationS} s`);
+  console.log(`registry: ${dir} (target ${target})`);
   const backends: BackendProcess[] = [];
-  const stopAll = () => Promise.all(backends.map((b) => b.stop()));
+  const spawn = (i: number, latencyMs: number, id = `backend-${i}`) =>
+    spawnHaBackend({ id, latencyMs, service: 'echo', registryDir: dir, drainNoticeMs: 300, env: { GRPC_HA_LOG_LEVEL: 'warn' } });
+  const stopAll = async () => {
+    await Promise.all(backends.map((b) => b.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
   let stopping = false;
   const onSignal = () => {
     stopping = true;
@@ -60,17 +76,28 @@ async function main(): Promise<number> {
   try {
     for (let i = 0; i < args.backends; i++) {
       const slow = i === args.backends - 1;
-      backends.push(await spawnBackend({ id: slow ? `backend-${i} (slow)` : `backend-${i}`, latencyMs: slow ? args.slowMs : 1 }));
+      backends.push(await spawn(i, slow ? args.slowMs : 1, slow ? `backend-${i} (slow)` : `backend-${i}`));
     }
     const key = args.policy === 'ring_hash' ? { ring_hash: { requestHashHeader: 'x-user-id' } } : { [args.policy]: {} };
-    const client = new EchoClient(`ipv4:${backends.map((b) => b.address).join(',')}`, credentials.createInsecure(), policyChannelOptions(key));
+    const client = createClient(EchoClient, target, { policy: key, idempotent: [ECHO_SERVICE_NAME] });
+    // The failover story: midway a backend dies (SIGKILL), a little later a replacement registers.
+    const killAt = setTimeout(() => {
+      const victim = backends.shift()!;
+      console.log(`>>> killing ${victim.id} (SIGKILL): its calls are retried elsewhere, the registry forgets it`);
+      void victim.stop('SIGKILL');
+    }, args.durationS * 400);
+    const replaceAt = setTimeout(() => {
+      const id = `backend-${args.backends}`;
+      console.log(`>>> starting ${id}: it registers, and clients find it`);
+      void spawn(args.backends, 1, id).then((b) => (stopping ? b.stop() : backends.push(b)));
+    }, args.durationS * 550);
     const counts = new Map<string, number>();
     let failed = 0;
     let total = 0;
     const end = Date.now() + args.durationS * 1000;
     const ticker = setInterval(() => {
       const sum = [...counts.values()].reduce((a, b) => a + b, 0) || 1;
-      const parts = backends.map((b) => `${b.id} ${(((counts.get(b.id) ?? 0) / sum) * 100).toFixed(0).padStart(3)}%`);
+      const parts = [...counts.keys()].sort().map((id) => `${id} ${(((counts.get(id) ?? 0) / sum) * 100).toFixed(0).padStart(3)}%`);
       console.log(`${sum.toString().padStart(5)} calls/s  ${parts.join('  ')}  failed ${failed}`);
       counts.clear();
     }, 1000);
@@ -90,6 +117,8 @@ async function main(): Promise<number> {
     };
     await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
     clearInterval(ticker);
+    clearTimeout(killAt);
+    clearTimeout(replaceAt);
     client.close();
     console.log(`summary: ${total} calls, ${failed} failed, policy ${args.policy}`);
     return failed === 0 ? 0 : 1;

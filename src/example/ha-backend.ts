@@ -8,11 +8,14 @@
  * Prints {"event":"listening","port":N,"id":"..."} on stdout once serving; exits 0 after a drain.
  */
 import { parseArgs } from 'node:util';
+import { FileRegistry } from '../discovery/file-registry.js';
+import { registrar } from '../discovery/registrar.js';
 import { serve } from '../server/ha-server.js';
 import { createEchoService } from './example-server.js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition } from './echo-service.js';
 
-const USAGE = 'usage: ha-backend [--port 0] [--id ID] [--latency-ms 0] [--drain-notice-ms 1000] [--drain-grace-ms 10000]';
+const USAGE =
+  'usage: ha-backend [--port 0] [--id ID] [--latency-ms 0] [--drain-notice-ms 1000] [--drain-grace-ms 10000] [--service NAME --registry-dir DIR]';
 
 function num(flag: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
@@ -31,21 +34,32 @@ async function main(): Promise<number> {
         'latency-ms': { type: 'string' },
         'drain-notice-ms': { type: 'string' },
         'drain-grace-ms': { type: 'string' },
+        service: { type: 'string' },
+        'registry-dir': { type: 'string' },
       },
     });
+    if ((values.service === undefined) !== (values['registry-dir'] === undefined)) {
+      throw new Error('--service and --registry-dir go together');
+    }
     args = {
       port: num('--port', values.port, 0) ?? 0,
       id: values.id,
       latencyMs: num('--latency-ms', values['latency-ms'], 0) ?? 0,
       drainNoticeMs: num('--drain-notice-ms', values['drain-notice-ms'], 0),
       drainGraceMs: num('--drain-grace-ms', values['drain-grace-ms'], 0),
+      service: values.service,
+      registryDir: values['registry-dir'],
     };
   } catch (error) {
     process.stderr.write(`ha-backend: ${(error as Error).message} (${USAGE})\n`);
     return 2;
   }
   const echo = createEchoService({ id: args.id, latencyMs: args.latencyMs });
+  // The embedded file registry: the instance appears there once serving, and leaves it first
+  // when drained (or by TTL and the pid check when killed).
+  const registry = args.registryDir !== undefined ? new FileRegistry({ dir: args.registryDir }) : undefined;
   const instance = await serve({
+    ...(registry && args.service ? { register: registrar(registry, { service: args.service, ...(args.id ? { instanceId: args.id } : {}) }) } : {}),
     services: [{ definition: echoServiceDefinition, implementation: echo.implementation, name: ECHO_SERVICE_NAME }],
     port: args.port,
     ...(args.drainNoticeMs !== undefined ? { drainNoticeMs: args.drainNoticeMs } : {}),
