@@ -13,6 +13,8 @@ echo "== lint"
 npx eslint .
 
 echo "== tests"
+# Server state changes log at info; keep the test output to warnings unless asked otherwise.
+export GRPC_HA_LOG_LEVEL=${GRPC_HA_LOG_LEVEL:-warn}
 mapfile -t files < <(find dist/src dist/test -name '*.test.js' | sort)
 # One file at a time: integration tests start real servers and processes, and this machine has 2 cores.
 node --test --test-concurrency=1 --test-timeout=120000 "${files[@]}"

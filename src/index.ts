@@ -123,7 +123,7 @@ export {
 } from './health/outlier-statistics.js';
 export { slowStartFactor, keepProbability, type SlowStartSettings } from './health/slow-start.js';
 export { inPanic } from './health/panic-threshold.js';
-export { Backoff, type BackoffSettings } from './health/backoff.js';
+export { Backoff, type BackoffSettings } from './algorithms/backoff.js';
 export {
   noHealthyEndpointMessage,
   endpointCondition,
@@ -164,4 +164,33 @@ export { StaticRegistry, parseStaticList, type StaticRegistryOptions } from './d
 export { parseServiceConfigDocument, MAX_SERVICE_CONFIG_BYTES, type ServiceConfigResult } from './discovery/service-config-doc.js';
 export { setDiscoveryLogger, type DiscoveryLogger, type LogLevel } from './discovery/log.js';
 export { registrar, type HookRegistration, type RegistrarOptions } from './discovery/registrar.js';
-export { type BackoffOptions, DEFAULT_BACKOFF } from './discovery/backoff.js';
+export { type BackoffOptions, DEFAULT_BACKOFF, registryBackoff } from './discovery/backoff.js';
+
+// Resilient clients: deadlines, retries within a budget, hedging, deadline propagation.
+export { createClient, resilientChannelOptions, DEFAULT_POLICY, type ClientConstructor, type CreateClientOptions } from './client/create-client.js';
+export {
+  parseResilienceOptions,
+  DEFAULT_DEADLINE_MS,
+  RETRY_DEFAULTS,
+  RETRY_BUDGET_DEFAULTS,
+  HEDGING_DEFAULTS,
+  type ResilienceInput,
+  type ResilienceOptions,
+} from './client/resilience-options.js';
+export { downstreamCallOptions, type ServerCall } from './client/propagate.js';
+export { defaultDeadlineInterceptor, errorContextInterceptor } from './client/interceptors.js';
+
+// Server lifecycle: serve, drain, cluster mode; structured logs.
+export {
+  serve,
+  SERVER_DEFAULTS,
+  type ServeOptions,
+  type HaServer,
+  type ServiceBinding,
+  type Register,
+  type Registration as ServerRegistration,
+  type ServerState,
+} from './server/ha-server.js';
+export { runCluster, type ClusterOptions, type ClusterHandle } from './server/cluster.js';
+export { createLogger, type Logger } from './log/logger.js';
+export { createEchoService, type EchoService } from './example/example-server.js';

@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { integer, parseConfig } from '../config/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { DEFAULT_BACKOFF, registryBackoff, type BackoffOptions } from './backoff.js';
 import { checkInstance, formatAddress, parseAddress, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
@@ -388,7 +388,7 @@ class ConsulServiceWatch implements WatchSource {
   /** One blocking-query loop: index handling, rate limit, backoff on failure. */
   private async loop(pathAndQuery: string, handle: (response: Response) => Promise<void>): Promise<void> {
     const { waitS, minQueryIntervalMs } = this.registry;
-    const backoff = new Backoff(this.registry.backoffOptions);
+    const backoff = registryBackoff(this.registry.backoffOptions);
     const separator = pathAndQuery.includes('?') ? '&' : '?';
     let index = 0;
     let lastStart = -Infinity;
@@ -419,7 +419,7 @@ class ConsulServiceWatch implements WatchSource {
         const wrapped = GrpcHaError.from(error, ERROR_CODES.REGISTRY_UNAVAILABLE);
         this.outage.failed(wrapped, 'keeping the last known instances');
         this.sink.error(wrapped);
-        await sleep(backoff.delay(), this.abort.signal);
+        await sleep(backoff.next(), this.abort.signal);
       }
     }
   }

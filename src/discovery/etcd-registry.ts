@@ -18,7 +18,8 @@ import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import { z } from 'zod';
 import { integer, parseConfig } from '../config/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import type { Backoff } from '../algorithms/backoff.js';
+import { DEFAULT_BACKOFF, registryBackoff, type BackoffOptions } from './backoff.js';
 import { decodeEndpoint, encodeEndpoint, endpointKey, endpointPrefix } from './etcd-naming.js';
 import { parseAddress, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
@@ -298,7 +299,7 @@ class EtcdRangeWatch {
     private readonly onError: (error: unknown) => void,
     private readonly onChange: (kvs: ReadonlyMap<string, { value: string; mod: number }>) => void,
   ) {
-    this.backoff = new Backoff(backoff);
+    this.backoff = registryBackoff(backoff);
   }
 
   start(): void {
@@ -352,7 +353,7 @@ class EtcdRangeWatch {
   private scheduleRelist(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.relist(), this.backoff.delay());
+    this.timer = setTimeout(() => void this.relist(), this.backoff.next());
     this.timer.unref();
   }
 

@@ -6,7 +6,8 @@
  * logged once per outage and retried with backoff.
  */
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import type { Backoff } from '../algorithms/backoff.js';
+import { registryBackoff, type BackoffOptions } from './backoff.js';
 import type { ServiceInstance } from './instance.js';
 import { OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, RegistrationState } from './registry.js';
@@ -58,7 +59,7 @@ export class KeptRegistration implements Registration {
     private readonly settings: KeptRegistrationSettings,
     private readonly options: RegisterOptions = {},
   ) {
-    this.backoff = new Backoff(settings.backoff);
+    this.backoff = registryBackoff(settings.backoff);
     this.outage = new OutageLog(
       settings.logger,
       `registration of ${instance.service} instance ${instance.instanceId} (${instance.address}) in ${settings.where}`,
@@ -136,7 +137,7 @@ export class KeptRegistration implements Registration {
       this.outage.failed(wrapped, 'the instance is not registered meanwhile');
       const attempt = this.current.t === 'registering' ? this.current.attempt + 1 : 1;
       this.setState({ t: 'registering', attempt, lastError: wrapped });
-      this.schedule(this.backoff.delay(), () => this.put());
+      this.schedule(this.backoff.next(), () => this.put());
     }
   }
 
@@ -155,7 +156,7 @@ export class KeptRegistration implements Registration {
     } catch (error) {
       if (generation !== this.generation) return;
       this.outage.failed(error, 'the entry stays until its TTL runs out');
-      this.schedule(this.backoff.delay(), () => this.refresh());
+      this.schedule(this.backoff.next(), () => this.refresh());
     }
   }
 

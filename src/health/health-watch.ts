@@ -13,7 +13,7 @@ import { connectivityState, credentials, experimental, logVerbosity, Metadata, s
 import type { ClientReadableStream, StatusObject } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import type { RandomSource } from '../algorithms/picker.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../algorithms/backoff.js';
 import type { HealthCheckStatus } from './endpoint-condition.js';
 import { HEALTH_CHECK_BACKOFF } from './health-defaults.js';
 import { statusName } from './status-codes.js';

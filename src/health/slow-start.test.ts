@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Backoff } from './backoff.js';
 import { inPanic } from './panic-threshold.js';
 import { keepProbability, slowStartFactor } from './slow-start.js';
 
@@ -28,18 +27,5 @@ describe('panic threshold (Envoy healthy_panic_threshold)', () => {
     assert.equal(inPanic(2, 4, 50), false);
     assert.equal(inPanic(0, 3, 0), false);
     assert.equal(inPanic(0, 0, 50), false, 'no endpoints: nothing to balance');
-  });
-});
-
-describe('backoff (gRPC connection backoff: 1 s, × 1.6, jitter 0.2, max 120 s)', () => {
-  it('grows by 1.6 up to 120 s, jittered by ±20 %, and resets', () => {
-    const mid = new Backoff(undefined, () => 0.5);
-    const delays = Array.from({ length: 14 }, () => Math.round(mid.next()));
-    assert.deepEqual(delays.slice(0, 4), [1000, 1600, 2560, 4096]);
-    assert.equal(delays.at(-1), 120_000);
-    assert.equal(Math.round(new Backoff(undefined, () => 0).next()), 800);
-    assert.equal(Math.round(new Backoff(undefined, () => 0.999999).next()), 1200);
-    mid.reset();
-    assert.equal(mid.next(), 1000);
   });
 });

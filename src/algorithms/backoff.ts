@@ -1,10 +1,9 @@
 /**
  * Exponential backoff with jitter, as gRPC's connection backoff (doc/connection-backoff.md):
- * each delay is the current backoff ± JITTER × backoff, then the backoff grows by MULTIPLIER up
- * to MAX_BACKOFF. A17 retries a failed health-check stream with it.
+ * each delay is the current backoff ± jitter × backoff, then the backoff grows by the multiplier
+ * up to the maximum. Health-check streams (A17) and the registries' retry loops both use it.
  */
-import type { RandomSource } from '../algorithms/picker.js';
-import { HEALTH_CHECK_BACKOFF } from './health-defaults.js';
+import type { RandomSource } from './picker.js';
 
 /** Parameters of {@link Backoff}. */
 export interface BackoffSettings {
@@ -23,7 +22,7 @@ export class Backoff {
   private current: number;
 
   constructor(
-    private readonly settings: BackoffSettings = HEALTH_CHECK_BACKOFF,
+    private readonly settings: BackoffSettings,
     private readonly random: RandomSource = Math.random,
   ) {
     this.current = settings.initialMs;
