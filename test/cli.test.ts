@@ -3,6 +3,9 @@
  * not-serving, absent, hanging and health-less servers; usage errors as one line; serve-example.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -105,5 +108,70 @@ describe('grpc-ha serve-example', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+/** Starts a long-running CLI command; resolves once it printed a line matching `ready`. */
+async function start(args: string[], ready: RegExp) {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GRPC_HA_LOG_LEVEL: 'silent' } });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const lines: string[] = [];
+  const rl = createInterface({ input: child.stdout! });
+  rl.on('line', (l) => lines.push(l));
+  const deadline = Date.now() + 10_000;
+  while (!lines.some((l) => ready.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(lines.some((l) => ready.test(l)), `no line matching ${ready}: ${lines.join(' | ')}`);
+  return { child, exited, lines };
+}
+
+describe('grpc-ha register and resolve on the file registry', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'grpc-ha-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('register keeps an instance listed with its metadata until stopped; resolve --watch follows it', async () => {
+    const target = `file:///greeter?dir=${encodeURIComponent(dir)}`;
+    const watch = await start(['resolve', target, '--watch'], /greeter: 0 instances/);
+    const reg = await start(['register', 'greeter', '127.0.0.1:50051', '--registry', `file:///?dir=${encodeURIComponent(dir)}`, '--weight', '2', '--zone', 'z1', '--meta', 'lang=go'], /"event":"registered"/);
+    try {
+      const once = await run(['resolve', target, '--json']);
+      assert.equal(once.code, 0, once.stderr);
+      const [instance] = JSON.parse(once.stdout).instances;
+      assert.equal(instance.address, '127.0.0.1:50051');
+      assert.equal(instance.weight, 2);
+      assert.equal(instance.zone, 'z1');
+      assert.deepEqual(instance.labels, { lang: 'go' });
+      const deadline = Date.now() + 5000;
+      while (!watch.lines.some((l) => /greeter: 1 instance/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(watch.lines.some((l) => /127\.0\.0\.1:50051 .*weight=2 zone=z1 lang=go/.test(l)), watch.lines.join(' | '));
+      reg.child.kill('SIGTERM');
+      assert.equal(await reg.exited, 0);
+      while (watch.lines.filter((l) => /greeter: 0 instances/.test(l)).length < 2 && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(watch.lines.filter((l) => /greeter: 0 instances/.test(l)).length, 2, 'the watch saw the instance leave');
+      assert.deepEqual(readdirSync(dir).filter((f) => f.includes('greeter')), [], 'no registry entry left behind');
+    } finally {
+      reg.child.kill('SIGKILL');
+      watch.child.kill('SIGTERM');
+      await watch.exited;
+    }
+  });
+
+  it('rejects a bad target or registry in one line with exit 2', async () => {
+    const bad = await run(['resolve', 'bogus:///x']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /scheme must be one of/);
+    const badRegistry = await run(['register', 'greeter', '127.0.0.1:1', '--registry', 'not a registry']);
+    assert.equal(badRegistry.code, 2);
+    assert.doesNotMatch(badRegistry.stderr, /\n\s+at /);
+  });
+});
+
+describe('grpc-ha demo', () => {
+  it('runs the demo cluster, prints the summary with no failed call, and leaves no process behind', async () => {
+    const r = await run(['demo', '--duration', '20', '--backends', '3'], 60_000);
+    assert.equal(r.code, 0, r.stderr.slice(-500));
+    assert.match(r.stdout, /summary: \d+ calls, 0 failed/);
+    const pids = [...r.stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 4, 'three backends and the replacement');
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'a backend process is still alive');
   });
 });

@@ -3,11 +3,13 @@
  * The grpc-ha command line: `grpc-ha <command> --help` for each command. Errors are one line on
  * stderr and a non-zero exit (see exit-codes.ts), never a stack trace for a user mistake.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CliError, EXIT } from './exit-codes.js';
 import { runHealth } from './health-command.js';
 import { durationMs, intIn, numberIn } from './parse-values.js';
 import { runServeExample } from './serve-example-command.js';
+import { runRegister, runResolve } from './discovery-commands.js';
+import { runScript } from './run-script.js';
 
 const program = new Command()
   .name('grpc-ha')
@@ -48,6 +50,59 @@ program
   .addHelpText('after', '\nExamples:\n  grpc-ha serve-example --port 50051 --latency 20ms\n  grpc-ha serve-example --fail-rate 0.1 --fail-code 14')
   .action(async (o: { host: string; port: number; id?: string; latency: number; failRate: number; failCode: number }) => {
     await runServeExample({ host: o.host, port: o.port, id: o.id, latencyMs: o.latency, failRate: o.failRate, failCode: o.failCode });
+  });
+
+program
+  .command('resolve')
+  .description('list the instances a registry target resolves to, with their metadata')
+  .argument('<target>', 'file:///SERVICE[?dir=DIR], etcd://HOST:PORT/SERVICE, consul://HOST:PORT/SERVICE, static:///ADDR,...')
+  .option('--watch', 'keep printing the list whenever it changes (Ctrl-C stops)')
+  .option('--json', 'one JSON object per list')
+  .option('--timeout <duration>', 'give up without --watch after this long', durationMs, 5000)
+  .addHelpText('after', '\nExamples:\n  grpc-ha resolve file:///echo\n  grpc-ha resolve etcd://127.0.0.1:2379/greeter --watch')
+  .action(async (target: string, o: { watch?: boolean; json?: boolean; timeout: number }) => {
+    process.exitCode = await runResolve(target, { watch: o.watch ?? false, json: o.json ?? false, timeoutMs: o.timeout });
+  });
+
+program
+  .command('register')
+  .description('keep an external instance (e.g. a server in another language) registered until stopped')
+  .argument('<service>', 'service name')
+  .argument('<address>', 'host:port clients should dial')
+  .requiredOption('--registry <registry>', 'file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT')
+  .option('--weight <n>', 'static weight (> 0)', numberIn(Number.MIN_VALUE, 1e9))
+  .option('--zone <zone>', 'failure domain')
+  .option('--version <version>', 'software version')
+  .option('--id <id>', 'instance id (default derived from the address)')
+  .option('--meta <k=v>', 'a label; repeatable', (kv: string, acc: Record<string, string>) => {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError('must be key=value.');
+    return { ...acc, [kv.slice(0, eq)]: kv.slice(eq + 1) };
+  }, {} as Record<string, string>)
+  .addHelpText('after', '\nExamples:\n  grpc-ha register greeter 127.0.0.1:50051 --registry file:\n  grpc-ha register greeter 10.0.0.7:50051 --registry etcd://127.0.0.1:2379 --weight 2 --zone a --meta lang=go')
+  .action(async (service: string, address: string, o: { registry: string; weight?: number; zone?: string; version?: string; id?: string; meta: Record<string, string> }) => {
+    process.exitCode = await runRegister(service, address, o);
+  });
+
+program
+  .command('demo')
+  .description('the demo cluster (what npm start runs); flags after -- go to it, see `grpc-ha demo -- --help`')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .helpOption(false)
+  .argument('[args...]')
+  .action(async (args: string[]) => {
+    process.exitCode = await runScript('../example/demo.js', args);
+  });
+
+program
+  .command('bench')
+  .description('run benchmark scenarios: picker, overhead, slow-backend, eject, discovery, failover (all by default)')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[args...]', 'scenarios and flags (--json, --quick)')
+  .action(async (args: string[]) => {
+    process.exitCode = await runScript('../../bench/run.js', args);
   });
 
 try {

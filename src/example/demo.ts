@@ -61,8 +61,11 @@ async function main(): Promise<number> {
   console.log(`grpc-ha demo: ${args.backends} backends (the last one +${args.slowMs} ms), policy ${args.policy}, ${args.durationS} s`);
   console.log(`registry: ${dir} (target ${target})`);
   const backends: BackendProcess[] = [];
-  const spawn = (i: number, latencyMs: number, id = `backend-${i}`) =>
-    spawnHaBackend({ id, latencyMs, service: 'echo', registryDir: dir, drainNoticeMs: 300, env: { GRPC_HA_LOG_LEVEL: 'warn' } });
+  const spawn = async (i: number, latencyMs: number, id = `backend-${i}`) => {
+    const b = await spawnHaBackend({ id, latencyMs, service: 'echo', registryDir: dir, drainNoticeMs: 300, env: { GRPC_HA_LOG_LEVEL: 'warn' } });
+    console.log(`started ${b.id} (pid ${b.child.pid}, ${b.address}${latencyMs > 1 ? `, +${latencyMs} ms` : ''})`);
+    return b;
+  };
   const stopAll = async () => {
     await Promise.all(backends.map((b) => b.stop()));
     rmSync(dir, { recursive: true, force: true });

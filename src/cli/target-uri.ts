@@ -1,0 +1,21 @@
+/** Splits a channel target string into grpc-js's URI parts (scheme, authority, path), as grpc-js does. */
+import type { experimental } from '@grpc/grpc-js';
+import { CliError, EXIT } from './exit-codes.js';
+
+/** "etcd://127.0.0.1:2379/greeter" → { scheme: 'etcd', authority: '127.0.0.1:2379', path: 'greeter' }. */
+export function parseTargetUri(target: string): experimental.GrpcUri {
+  const m = /^([a-z][a-z0-9+.-]*):(?:\/\/([^/]*)\/)?(.*)$/i.exec(target);
+  if (!m) throw new CliError(`target must look like scheme:///service or scheme://authority/service, got '${target}'`, EXIT.USAGE);
+  return m[2] === undefined ? { scheme: m[1]!, path: m[3]! } : { scheme: m[1]!, authority: m[2], path: m[3]! };
+}
+
+/**
+ * The target of `service` in the registry `registry` names: the registry is a target without a
+ * service ("file:", "file:///?dir=/tmp/reg", "etcd://127.0.0.1:2379", "consul://127.0.0.1:8500?dc=eu").
+ */
+export function serviceTarget(registry: string, service: string): experimental.GrpcUri {
+  const m = /^([a-z][a-z0-9+.-]*):(?:\/\/([^/?]*))?\/?(\?.*)?$/i.exec(registry);
+  if (!m) throw new CliError(`--registry must be a registry like file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT, got '${registry}'`, EXIT.USAGE);
+  const path = `${encodeURIComponent(service).replace(/%2F/g, '/')}${m[3] ?? ''}`;
+  return m[2] === undefined || m[2] === '' ? { scheme: m[1]!, path } : { scheme: m[1]!, authority: m[2], path };
+}
