@@ -11,6 +11,7 @@ import { runFailover } from './failover.js';
 import { runDiscovery } from './discovery.js';
 import { runOverhead } from './overhead.js';
 import { runPicker } from './picker.js';
+import { runProxyBench } from './proxy.js';
 import { runSlowBackend } from './slow-backend.js';
 import type { BenchContext, BenchRow } from './types.js';
 
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   eject: runEject,
   failover: runFailover,
   discovery: runDiscovery,
+  proxy: runProxyBench,
 };
 
 async function main(): Promise<number> {

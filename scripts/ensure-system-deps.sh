@@ -15,6 +15,9 @@ for entry in "${NEEDED[@]}"; do
   pkg=${entry#*:}
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Python modules of Debian's python3 (not a pyenv one): test/proxy-process.test.ts runs a grpcio
+# client through the proxy. python3 itself is usually there already, so test the import.
+/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "== installing system packages the tests need: ${missing[*]}"

@@ -194,3 +194,23 @@ export {
 export { runCluster, type ClusterOptions, type ClusterHandle } from './server/cluster.js';
 export { createLogger, type Logger } from './log/logger.js';
 export { createEchoService, type EchoService } from './example/example-server.js';
+
+// The grpc-ha proxy: a gRPC HTTP/2 load balancer driven by the same pickers and registries.
+export { startProxy, type Proxy, type StartProxyOptions } from './proxy/proxy.js';
+export {
+  parseProxyConfig,
+  loadProxyConfigFile,
+  zeroConfig as proxyZeroConfig,
+  PROXY_DEFAULTS,
+  type ProxyConfig,
+  type ProxyConfigInput,
+  type ClusterConfig as ProxyClusterConfig,
+  type RouteConfig as ProxyRouteConfig,
+} from './proxy/proxy-config.js';
+export {
+  registerEndpointSourceScheme,
+  staticEndpointSource,
+  type EndpointSource,
+  type EndpointSourceFactory,
+  type ProxyEndpoint,
+} from './proxy/endpoint-source.js';

@@ -1,0 +1,276 @@
+/**
+ * `proxy`: the same unary load (h2load, Debian's nghttp2-client) through the grpc-ha proxy,
+ * nginx `grpc_pass` and HAProxy, each one process with one worker on loopback in front of the
+ * same 3 backends, in one run. Per proxy: throughput, p50/p99 latency, and the proxy process's
+ * user+system CPU per request from /proc/<pid>/stat — the figure that does not depend on how
+ * the 2 cores were shared with the load generator and the backends. Missing tools are installed
+ * with apt-get when running as root.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { spawnBackendGroup } from '../src/example/backend-process.js';
+import { round2 } from './load.js';
+import type { BenchContext, BenchRow } from './types.js';
+
+const PROXY_MAIN = fileURLToPath(new URL('../src/proxy/main.js', import.meta.url));
+const PATH = '/grpcha.example.v1.Echo/Unary';
+/** Clients × streams per client: 64 calls in flight, within every proxy's per-connection stream limit. */
+const CONNECTIONS = 4;
+const STREAMS_PER_CONNECTION = 16;
+const CLK_TCK = 100;
+
+interface RunningProxy {
+  readonly name: string;
+  readonly pid: number;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Runs the proxy comparison. */
+export async function runProxyBench(ctx: BenchContext): Promise<BenchRow[]> {
+  ensureTools(ctx);
+  const seconds = ctx.quick ? 2 : 8;
+  const dir = mkdtempSync(join(os.tmpdir(), 'grpc-ha-bench-proxy-'));
+  const group = await spawnBackendGroup([{ id: 'b0' }, { id: 'b1' }, { id: 'b2' }]);
+  const rows: BenchRow[] = [];
+  try {
+    const backends = group.servers.map((s) => s.address);
+    // EchoRequest{message: "bench"} behind the 5-byte gRPC message prefix (compressed flag, length).
+    const body = Buffer.from([0, 0, 0, 0, 7, 0x0a, 5, ...Buffer.from('bench')]);
+    writeFileSync(join(dir, 'body.bin'), body);
+    const starters: [string, () => Promise<RunningProxy>][] = [
+      ['grpc-ha', () => startGrpcHa(backends)],
+      ['nginx', () => startNginx(dir, backends)],
+      ['haproxy', () => startHaproxy(dir, backends)],
+    ];
+    for (const [name, start] of starters) {
+      if (!hasCommand(name === 'grpc-ha' ? 'node' : name)) {
+        ctx.log(`${name}: not installed, skipped`);
+        continue;
+      }
+      const proxy = await start();
+      try {
+        const url = `http://127.0.0.1:${proxy.port}${PATH}`;
+        h2load(dir, url, ['-n', ctx.quick ? '2000' : '20000']); // warm-up: JIT, connections to backends
+        const cpu0 = cpuTicks(proxy.pid);
+        const t0 = performance.now();
+        const result = h2load(dir, url, ['-D', String(seconds)]);
+        const cpuUs = ((cpuTicks(proxy.pid) - cpu0) * 1e6) / CLK_TCK;
+        const elapsed = (performance.now() - t0) / 1000;
+        const row: BenchRow = {
+          scenario: 'proxy',
+          proxy: name,
+          rps: Math.round(result.succeeded / Math.min(elapsed, seconds)),
+          p50_ms: round2(result.p50Us / 1000),
+          p99_ms: round2(result.p99Us / 1000),
+          cpu_us_per_req: round2(cpuUs / result.succeeded),
+          rss_mb: round2(rssMb(proxy.pid)),
+          failed: result.failed,
+        };
+        ctx.log(`${name}: ${JSON.stringify(row)}`);
+        ctx.emit(row);
+        rows.push(row);
+      } finally {
+        await proxy.stop();
+      }
+    }
+    const base = rows.find((r) => r.proxy === 'nginx');
+    const ours = rows.find((r) => r.proxy === 'grpc-ha');
+    if (base && ours) ctx.log(`grpc-ha cpu_us_per_req / nginx: ${round2((ours.cpu_us_per_req as number) / (base.cpu_us_per_req as number))}`);
+  } finally {
+    await group.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Installs h2load, nginx and HAProxy from Debian when missing and we may (root with apt-get). */
+function ensureTools(ctx: BenchContext): void {
+  const missing = [
+    ['h2load', 'nghttp2-client'],
+    ['nginx', 'nginx'],
+    ['haproxy', 'haproxy'],
+  ].filter(([cmd]) => !hasCommand(cmd!));
+  if (missing.length === 0) return;
+  const pkgs = missing.map(([, pkg]) => pkg!);
+  if (process.getuid?.() !== 0 || !hasCommand('apt-get')) {
+    ctx.log(`missing ${pkgs.join(', ')}: install with sudo apt-get install ${pkgs.join(' ')}`);
+  } else {
+    ctx.log(`installing ${pkgs.join(', ')} with apt-get`);
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  }
+  if (!hasCommand('h2load')) throw new Error('proxy bench needs h2load (Debian package nghttp2-client)');
+}
+
+interface H2loadResult {
+  succeeded: number;
+  failed: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+function h2load(dir: string, url: string, extra: string[]): H2loadResult {
+  const log = join(dir, 'h2load.log');
+  const args = [
+    '-c', String(CONNECTIONS), '-m', String(STREAMS_PER_CONNECTION), '-t', '1',
+    '-d', join(dir, 'body.bin'),
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers',
+    '--log-file', log, ...extra, url,
+  ];
+  const out = execFileSync('h2load', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  const m = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(out);
+  if (!m) throw new Error(`unexpected h2load output:\n${out}`);
+  const durations = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => Number(l.split('\t')[2]))
+    .sort((a, b) => a - b);
+  const q = (p: number) => durations[Math.min(durations.length - 1, Math.max(0, Math.ceil(p * durations.length) - 1))] ?? NaN;
+  return { succeeded: Number(m[2]), failed: Number(m[3]), p50Us: q(0.5), p99Us: q(0.99) };
+}
+
+/** utime + stime of a process, in clock ticks (proc(5): fields 14 and 15). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`proxy exited with ${child.exitCode} before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createConnection(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  };
+}
+
+async function startGrpcHa(backends: readonly string[]): Promise<RunningProxy> {
+  const child = spawn(
+    process.execPath,
+    [...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), PROXY_MAIN, '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace-ms', '100'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      try {
+        const e = JSON.parse(line) as { event?: string; port?: number };
+        if (e.event === 'listening') resolve(e.port!);
+      } catch {
+        // not our line
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`grpc-ha proxy exited with ${code} before listening`)));
+  });
+  return { name: 'grpc-ha', pid: child.pid!, port, stop: stopper(child) };
+}
+
+async function startNginx(dir: string, backends: readonly string[]): Promise<RunningProxy> {
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  // master_process off: one process does all the work, so its /proc entry is the whole cost.
+  writeFileSync(
+    conf,
+    `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  upstream backends {
+${backends.map((b) => `    server ${b};`).join('\n')}
+    keepalive 32;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port} http2;
+    http2_max_concurrent_streams 128;
+    # nginx's default of 1000 calls per client connection would end h2load's connections mid-run.
+    keepalive_requests 100000000;
+    location / { grpc_pass grpc://backends; }
+  }
+}
+`,
+  );
+  const child = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, child);
+  return { name: 'nginx', pid: child.pid!, port, stop: stopper(child) };
+}
+
+async function startHaproxy(dir: string, backends: readonly string[]): Promise<RunningProxy> {
+  const port = await freePort();
+  const conf = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    conf,
+    `global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend grpc
+  bind 127.0.0.1:${port} proto h2
+  default_backend echo
+backend echo
+  balance roundrobin
+${backends.map((b, i) => `  server b${i} ${b} proto h2`).join('\n')}
+`,
+  );
+  const child = spawn('haproxy', ['-f', conf, '-db'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, child);
+  return { name: 'haproxy', pid: child.pid!, port, stop: stopper(child) };
+}

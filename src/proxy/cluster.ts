@@ -1,0 +1,276 @@
+/**
+ * A cluster: the backends one endpoint source reports, a picker snapshot over the available ones
+ * (the shared pure pickers, rebuilt only when availability changes), per-backend stream limits,
+ * and a bounded queue of calls waiting for a backend.
+ */
+import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
+import { createEndpointSource, type EndpointSource, type ProxyEndpoint } from './endpoint-source.js';
+import type { ClusterConfig } from './proxy-config.js';
+import { Upstream } from './upstream.js';
+
+/** A call waiting for a backend. */
+export interface PendingCall {
+  /** Hands the call a backend that has room; the call must `release` it when done. */
+  dispatch(upstream: Upstream): void;
+  /** No backend will take the call: the reason becomes the UNAVAILABLE message. */
+  fail(reason: string): void;
+  /** Ring-hash key of the call, if the policy hashes one. */
+  readonly hashKey: string | undefined;
+  /** Set by the cluster while the call waits. */
+  timer?: NodeJS.Timeout;
+  /** Set by the call when its client went away while waiting. */
+  cancelled?: boolean;
+}
+
+/** Options of a cluster that come from the listener rather than from the cluster's own config. */
+export interface ClusterOptions {
+  /** Stream window advertised to backends, bytes. */
+  readonly windowBytes: number;
+  /** Randomness and clock of the picker; injectable for tests. */
+  readonly env?: PickerEnv;
+  /** Where to log state changes. */
+  readonly log?: (message: string) => void;
+}
+
+/** One cluster of backends. */
+export class Cluster {
+  /** Backends by address. */
+  readonly upstreams = new Map<string, Upstream>();
+  /** Calls waiting for a backend, oldest first. */
+  private readonly pending: PendingCall[] = [];
+  private picker: EndpointPicker | null = null;
+  /** The upstreams the picker indexes into. */
+  private pickList: Upstream[] = [];
+  private readonly source: EndpointSource;
+  private readonly env: PickerEnv;
+  private rebuildQueued = false;
+  /** Whether the source delivered its first list (until then calls wait rather than fail). */
+  private resolved = false;
+  private closed = false;
+  /** The header carrying the ring-hash key, if the policy uses one. */
+  readonly hashHeader: string | undefined;
+
+  constructor(
+    readonly config: ClusterConfig,
+    private readonly options: ClusterOptions,
+  ) {
+    this.env = options.env ?? defaultPickerEnv;
+    this.hashHeader = config.policy.hashHeader;
+    this.source = createEndpointSource(config.target, `clusters.${config.name}.target`);
+  }
+
+  /** Subscribes to the endpoint source and starts connecting to backends. */
+  start(): void {
+    this.source.subscribe((endpoints) => this.setEndpoints(endpoints));
+  }
+
+  /** A backend for a new call, or null when none has room now. O(1) unless the chosen one is full. */
+  pick(hashKey: string | undefined): Upstream | null {
+    const picker = this.picker;
+    if (picker === null) return null;
+    const list = this.pickList;
+    const i = picker.pick(hashKey);
+    const chosen = list[i]!;
+    const max = this.config.maxConcurrentStreamsPerBackend;
+    if (chosen.available && chosen.load.inFlight < max) return chosen;
+    // The choice is full (or, for ring_hash, down): take the next one with room, in ring order.
+    for (let k = 1; k < list.length; k++) {
+      const u = list[(i + k) % list.length]!;
+      if (u.available && u.load.inFlight < max) return u;
+    }
+    return null;
+  }
+
+  /**
+   * Finds a backend for `call`: at once if one has room, else queues it (bounded by maxPending
+   * and pendingTimeoutMs) while a backend may still free up or connect, else fails it.
+   */
+  acquire(call: PendingCall): void {
+    const u = this.pick(call.hashKey);
+    if (u) {
+      call.dispatch(u);
+      return;
+    }
+    const hopeless = this.hopelessReason();
+    if (hopeless !== null) {
+      call.fail(hopeless);
+      return;
+    }
+    if (this.pending.length >= this.config.maxPending) {
+      call.fail(`cluster ${this.config.name}: ${this.pending.length} calls already waiting for a backend (maxPending ${this.config.maxPending}); ${this.describe()}`);
+      return;
+    }
+    call.timer = setTimeout(() => {
+      const i = this.pending.indexOf(call);
+      if (i >= 0) this.pending.splice(i, 1);
+      call.fail(`cluster ${this.config.name}: no backend could take the call within ${this.config.pendingTimeoutMs} ms; ${this.describe()}`);
+    }, this.config.pendingTimeoutMs);
+    this.pending.push(call);
+  }
+
+  /** Records the end of a call on `upstream` and lets a waiting call have the slot. */
+  release(upstream: Upstream, latencyMs: number | undefined, failed: boolean): void {
+    upstream.load.end(this.env.now(), latencyMs, failed, this.config.policy.ewma);
+    if (this.pending.length > 0) this.drain();
+  }
+
+  /** Whether calls to `path` may be retried on another backend (config `retry.idempotentMethods`). */
+  retryAttempts(path: string): number {
+    const retry = this.config.retry;
+    if (!retry) return 1;
+    for (const m of retry.idempotentMethods) {
+      if (m === path || (m.endsWith('/*') && path.startsWith(m.slice(0, -1)))) return retry.attempts;
+    }
+    return 1;
+  }
+
+  /** Stops taking calls; backends close once their calls in flight end (or at once with `force`). */
+  close(force = false): void {
+    this.closed = true;
+    this.source.close();
+    for (const u of this.upstreams.values()) {
+      if (force) u.destroy();
+      else u.close();
+    }
+    this.picker = null;
+    this.pickList = [];
+    for (const call of this.pending.splice(0)) {
+      clearTimeout(call.timer);
+      call.fail(`cluster ${this.config.name} was removed`);
+    }
+  }
+
+  /** Calls in flight over all backends. */
+  inFlight(): number {
+    let n = 0;
+    for (const u of this.upstreams.values()) n += u.load.inFlight;
+    return n;
+  }
+
+  /** A JSON view for the admin endpoint. */
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.config.name,
+      target: this.config.target,
+      policy: this.config.policy.definition.name,
+      pending: this.pending.length,
+      backends: [...this.upstreams.values()].map((u) => u.toJSON()),
+    };
+  }
+
+  /** "3 backends: 1 ready, 1 connecting, 1 not serving (last error: ...)" — the why of an UNAVAILABLE. */
+  describe(): string {
+    const n = this.upstreams.size;
+    if (!this.resolved) return `the target ${this.config.target} has not answered yet`;
+    if (n === 0) return 'the target reports no backend';
+    let ready = 0;
+    let full = 0;
+    let connecting = 0;
+    let down = 0;
+    let notServing = 0;
+    let lastError = '';
+    for (const u of this.upstreams.values()) {
+      if (u.available) {
+        if (u.load.inFlight >= this.config.maxConcurrentStreamsPerBackend) full++;
+        else ready++;
+      } else if (u.state === 'ready') notServing++;
+      else if (u.state === 'connecting' || u.state === 'idle') connecting++;
+      else down++;
+      if (!u.available && u.lastError) lastError = `${u.address}: ${u.lastError}`;
+    }
+    const parts = [`${n} backend${n === 1 ? '' : 's'}`];
+    const counts: string[] = [];
+    if (ready) counts.push(`${ready} ready`);
+    if (full) counts.push(`${full} at maxConcurrentStreamsPerBackend (${this.config.maxConcurrentStreamsPerBackend})`);
+    if (connecting) counts.push(`${connecting} connecting`);
+    if (notServing) counts.push(`${notServing} failing health checks`);
+    if (down) counts.push(`${down} unreachable`);
+    return `${parts[0]}: ${counts.join(', ')}${lastError ? ` (last error: ${lastError})` : ''}`;
+  }
+
+  /** Non-null when no backend can become usable soon, so waiting would only delay the failure. */
+  private hopelessReason(): string | null {
+    if (this.closed) return `cluster ${this.config.name} was removed`;
+    if (!this.resolved) return null;
+    for (const u of this.upstreams.values()) {
+      if (u.available || u.state === 'connecting' || u.state === 'idle') return null;
+    }
+    return `cluster ${this.config.name}: no backend available; ${this.describe()}`;
+  }
+
+  private setEndpoints(endpoints: readonly ProxyEndpoint[]): void {
+    if (this.closed) return;
+    this.resolved = true;
+    const seen = new Set<string>();
+    for (const e of endpoints) {
+      seen.add(e.address);
+      const weight = this.config.policy.weights.get(e.address) ?? e.weight ?? 1;
+      const existing = this.upstreams.get(e.address);
+      if (existing) {
+        existing.weight = weight;
+        continue;
+      }
+      const u = new Upstream(e.address, weight, {
+        tls: this.config.tls,
+        connectTimeoutMs: this.config.connectTimeoutMs,
+        windowBytes: this.options.windowBytes,
+        healthCheck: this.config.healthCheck,
+        onChange: () => this.scheduleRebuild(),
+      });
+      this.upstreams.set(e.address, u);
+      u.connect();
+    }
+    for (const [address, u] of this.upstreams) {
+      if (!seen.has(address)) {
+        this.upstreams.delete(address);
+        u.close();
+      }
+    }
+    this.rebuild();
+  }
+
+  private scheduleRebuild(): void {
+    // Several backends often change state in one tick (a burst of connects at start): one rebuild.
+    if (this.rebuildQueued || this.closed) return;
+    this.rebuildQueued = true;
+    queueMicrotask(() => {
+      this.rebuildQueued = false;
+      if (!this.closed) this.rebuild();
+    });
+  }
+
+  private rebuild(): void {
+    const definition = this.config.policy.definition;
+    const all = [...this.upstreams.values()];
+    const list = definition.includeUnavailable ? (all.some((u) => u.available) ? all : []) : all.filter((u) => u.available);
+    const endpoints: PickerEndpoint[] = list.map((u) => ({ key: u.address, weight: u.weight, load: u.load, available: u.available }));
+    this.picker = list.length === 0 ? null : definition.createPicker(endpoints, this.config.policy.options, this.env, this.picker ?? undefined);
+    this.pickList = list;
+    this.drain();
+  }
+
+  private drain(): void {
+    while (this.pending.length > 0) {
+      const call = this.pending[0]!;
+      if (call.cancelled) {
+        this.pending.shift();
+        clearTimeout(call.timer);
+        continue;
+      }
+      const u = this.pick(call.hashKey);
+      if (!u) break;
+      this.pending.shift();
+      clearTimeout(call.timer);
+      call.dispatch(u);
+    }
+    if (this.pending.length > 0) {
+      const hopeless = this.hopelessReason();
+      if (hopeless !== null) {
+        for (const call of this.pending.splice(0)) {
+          clearTimeout(call.timer);
+          if (!call.cancelled) call.fail(hopeless);
+        }
+      }
+    }
+  }
+}

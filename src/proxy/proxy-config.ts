@@ -1,0 +1,352 @@
+/**
+ * The proxy's configuration: one YAML file validated at start (and again on every SIGHUP
+ * reload) with errors naming the field, or the zero-config form `--listen :8080 --target a,b`
+ * that builds the same structure for one cluster. Defaults live here, each with its reference.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { integer, parseConfig } from '../config/parse-config.js';
+import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import type { PolicyConfig } from '../grpc/policy-config.js';
+import { parseHostPort } from './address.js';
+import { parseClusterPolicy } from './cluster-policy.js';
+import { createEndpointSource } from './endpoint-source.js';
+import './registry-endpoint-source.js';
+
+/** Defaults of the listener and of every cluster. */
+export const PROXY_DEFAULTS = {
+  /** The zero-config listen address. */
+  listen: ':8080',
+  /** "the admin endpoints bound to 127.0.0.1 by default" - issue 7; Envoy's admin port is 9901. */
+  adminListen: '127.0.0.1:9901',
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per client connection; nginx http2_max_concurrent_streams is 128, grpc-go's server 100..unlimited. */
+  maxConcurrentStreams: 1000,
+  /** SETTINGS_MAX_HEADER_LIST_SIZE; gRPC's usual metadata limit is 8 KiB (grpc-go/C core 16 KiB). */
+  maxHeaderListSize: 16_384,
+  /** A connection with no stream open for this long is closed (nginx keepalive_timeout is 75 s; Envoy idle_timeout 1 h). */
+  idleTimeoutMs: 300_000,
+  /** A new connection must open its first stream within this (slowloris: Envoy's request_headers_timeout, nginx client_header_timeout 60 s). */
+  firstStreamTimeoutMs: 10_000,
+  /** nghttp2 session memory cap per client connection, MiB (Node's default is 10). */
+  maxSessionMemoryMb: 32,
+  /** HTTP/2 stream flow-control window we advertise, bytes: large enough for 16 MiB messages to stream fast, small enough to bound memory. */
+  streamWindowBytes: 1 << 20,
+  /** Calls in flight per backend before a call waits (Envoy circuit breaker max_requests: 1024). */
+  maxConcurrentStreamsPerBackend: 1024,
+  /** Calls waiting for a backend before new ones get UNAVAILABLE (Envoy max_pending_requests: 1024). */
+  maxPending: 1024,
+  /** How long a call may wait for a backend, ms. */
+  pendingTimeoutMs: 5_000,
+  /** How long a backend connection may take to establish, ms (grpc-js min connect timeout: 20 s; shorter for a proxy). */
+  connectTimeoutMs: 5_000,
+  /** Health check period (Envoy has no default; grpc-js uses Watch). */
+  healthIntervalMs: 5_000,
+  /** Health check deadline. */
+  healthTimeoutMs: 1_000,
+  /** Consecutive failed checks that mark a backend unhealthy (Envoy unhealthy_threshold, commonly 2). */
+  unhealthyThreshold: 2,
+  /** Consecutive passed checks that mark it healthy again. */
+  healthyThreshold: 1,
+  /** Attempts per call, first included, when retries are enabled. */
+  retryAttempts: 2,
+} as const;
+
+/** TLS of the listener: certificate, key and, for mTLS, the CA client certificates must chain to. */
+export interface ListenerTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** When set, clients must present a certificate signed by this CA (mTLS). */
+  readonly clientCa?: Buffer;
+}
+
+/** TLS to a cluster's backends. */
+export interface BackendTls {
+  /** CA that backend certificates must chain to; the system CAs when unset. */
+  readonly ca?: Buffer;
+  /** Client certificate and key, for backends that require mTLS. */
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+  /** SNI and the name checked in the backend certificate; the backend's host when unset. */
+  readonly serverName?: string;
+}
+
+/** Active health checking of a cluster's backends with grpc.health.v1.Health/Check. */
+export interface HealthCheckConfig {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** The service name sent in HealthCheckRequest; '' asks about the whole server. */
+  readonly service: string;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+}
+
+/** Retries of calls that never reached a backend. */
+export interface RetryConfig {
+  /** Attempts per call, the first included. */
+  readonly attempts: number;
+  /** Methods safe to send again: `/pkg.Service/Method` or `/pkg.Service/*`. */
+  readonly idempotentMethods: readonly string[];
+}
+
+/** One cluster: where its backends come from and how calls are spread over them. */
+export interface ClusterConfig {
+  readonly name: string;
+  /** `static:host:port,...`, a bare `host:port,...` list, or a registered registry scheme. */
+  readonly target: string;
+  readonly policy: PolicyConfig<unknown>;
+  /** The policy as written, to tell on reload whether the cluster changed. */
+  readonly policyJson: unknown;
+  readonly healthCheck: HealthCheckConfig | null;
+  readonly maxConcurrentStreamsPerBackend: number;
+  readonly maxPending: number;
+  readonly pendingTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly retry: RetryConfig | null;
+  readonly tls: BackendTls | null;
+}
+
+/** A route: calls whose service matches go to `cluster`. */
+export interface RouteConfig {
+  /** Exact fully-qualified service name, or '*' for any. */
+  readonly service?: string;
+  /** A `:path` prefix such as `/grpcha.example.`. */
+  readonly prefix?: string;
+  readonly cluster: string;
+}
+
+/** Limits that protect the listener from misbehaving clients. */
+export interface ListenerLimits {
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListSize: number;
+  readonly idleTimeoutMs: number;
+  readonly firstStreamTimeoutMs: number;
+  readonly maxSessionMemoryMb: number;
+  readonly streamWindowBytes: number;
+}
+
+/** The whole validated configuration. */
+export interface ProxyConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly tls: ListenerTls | null;
+  /** null when the admin endpoint is off. */
+  readonly admin: { readonly host: string; readonly port: number } | null;
+  readonly limits: ListenerLimits;
+  readonly clusters: ReadonlyMap<string, ClusterConfig>;
+  readonly routes: readonly RouteConfig[];
+}
+
+const str = (what = 'must be a string') => z.string({ error: what }).min(1, { error: 'must not be empty' });
+const listenRule = 'must be host:port or :port (IPv6 as [addr]:port), port 0..65535';
+const listenAddress = z.string({ error: listenRule }).refine((s) => parseHostPort(s, true) !== null, { error: listenRule });
+const methodRule = 'must be "/package.Service/Method" or "/package.Service/*"';
+
+const clusterSchema = z
+  .object({
+    target: str(),
+    policy: z.unknown().optional(),
+    healthCheck: z
+      .object({
+        intervalMs: integer(10).optional(),
+        timeoutMs: integer(1).optional(),
+        service: z.string({ error: 'must be a string' }).optional(),
+        unhealthyThreshold: integer(1).optional(),
+        healthyThreshold: integer(1).optional(),
+      })
+      .strict()
+      .optional(),
+    maxConcurrentStreamsPerBackend: integer(1).optional(),
+    maxPending: integer(0).optional(),
+    pendingTimeoutMs: integer(1).optional(),
+    connectTimeoutMs: integer(1).optional(),
+    retry: z
+      .object({
+        attempts: integer(1, 5).optional(),
+        idempotentMethods: z.array(z.string({ error: methodRule }).regex(/^\/[^/\s]+\/[^/\s]+$/, { error: methodRule })),
+      })
+      .strict()
+      .optional(),
+    tls: z
+      .object({ ca: str().optional(), cert: str().optional(), key: str().optional(), serverName: str().optional() })
+      .strict()
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'needs both cert and key, or neither' })
+      .optional(),
+  })
+  .strict();
+
+const configSchema = z
+  .object({
+    listen: listenAddress.optional(),
+    tls: z.object({ cert: str(), key: str(), clientCa: str().optional() }).strict().optional(),
+    admin: z
+      .object({ listen: z.union([z.literal('off'), listenAddress], { error: `must be "off" or ${listenRule.slice(5)}` }).optional() })
+      .strict()
+      .optional(),
+    limits: z
+      .object({
+        maxConcurrentStreams: integer(1, 2 ** 31 - 1).optional(),
+        maxHeaderListSize: integer(1024, 2 ** 31 - 1).optional(),
+        idleTimeoutMs: integer(1).optional(),
+        firstStreamTimeoutMs: integer(1).optional(),
+        maxSessionMemoryMb: integer(1).optional(),
+        streamWindowBytes: integer(65_535, 2 ** 31 - 1).optional(),
+      })
+      .strict()
+      .optional(),
+    clusters: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'cluster names use letters, digits, "_", "." and "-"' }), clusterSchema, {
+        error: 'must map cluster names to clusters',
+      })
+      .refine((c) => Object.keys(c).length > 0, { error: 'must define at least one cluster' }),
+    routes: z
+      .array(
+        z
+          .object({ service: str().optional(), prefix: str().optional(), cluster: str() })
+          .strict()
+          .refine((r) => (r.service === undefined) !== (r.prefix === undefined), { error: 'needs exactly one of service or prefix' }),
+      )
+      .optional(),
+  })
+  .strict();
+
+/** The config as YAML or JSON text would give it, before validation. */
+export type ProxyConfigInput = z.input<typeof configSchema>;
+
+const COMPONENT = 'proxy config';
+
+/** Validates a config object (parsed YAML); throws GrpcHaError(INVALID_CONFIG) naming the field. */
+export function parseProxyConfig(input: unknown, baseDir = process.cwd()): ProxyConfig {
+  const raw = parseConfig(COMPONENT, configSchema, input);
+  const fail = (message: string): never => {
+    throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `${COMPONENT}: ${message}`);
+  };
+  const file = (path: string, field: string): Buffer => {
+    try {
+      return readFileSync(path.startsWith('/') ? path : `${baseDir}/${path}`);
+    } catch (error) {
+      return fail(`${field}: cannot read ${path}: ${(error as Error).message}`);
+    }
+  };
+
+  const clusters = new Map<string, ClusterConfig>();
+  for (const [name, c] of Object.entries(raw.clusters)) {
+    const field = `clusters.${name}`;
+    let policy: PolicyConfig<unknown>;
+    try {
+      policy = parseClusterPolicy(c.policy, `${field}.policy`);
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+    try {
+      // Sources only parse their target until subscribed, so this validates without side effects.
+      createEndpointSource(c.target, `${field}.target`).close();
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+    const hc = c.healthCheck;
+    clusters.set(name, {
+      name,
+      target: c.target,
+      policy,
+      policyJson: c.policy ?? null,
+      healthCheck: hc
+        ? {
+            intervalMs: hc.intervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
+            timeoutMs: hc.timeoutMs ?? PROXY_DEFAULTS.healthTimeoutMs,
+            service: hc.service ?? '',
+            unhealthyThreshold: hc.unhealthyThreshold ?? PROXY_DEFAULTS.unhealthyThreshold,
+            healthyThreshold: hc.healthyThreshold ?? PROXY_DEFAULTS.healthyThreshold,
+          }
+        : null,
+      maxConcurrentStreamsPerBackend: c.maxConcurrentStreamsPerBackend ?? PROXY_DEFAULTS.maxConcurrentStreamsPerBackend,
+      maxPending: c.maxPending ?? PROXY_DEFAULTS.maxPending,
+      pendingTimeoutMs: c.pendingTimeoutMs ?? PROXY_DEFAULTS.pendingTimeoutMs,
+      connectTimeoutMs: c.connectTimeoutMs ?? PROXY_DEFAULTS.connectTimeoutMs,
+      retry: c.retry ? { attempts: c.retry.attempts ?? PROXY_DEFAULTS.retryAttempts, idempotentMethods: c.retry.idempotentMethods } : null,
+      tls: c.tls
+        ? {
+            ...(c.tls.ca !== undefined && { ca: file(c.tls.ca, `${field}.tls.ca`) }),
+            ...(c.tls.cert !== undefined && { cert: file(c.tls.cert, `${field}.tls.cert`) }),
+            ...(c.tls.key !== undefined && { key: file(c.tls.key, `${field}.tls.key`) }),
+            ...(c.tls.serverName !== undefined && { serverName: c.tls.serverName }),
+          }
+        : null,
+    });
+  }
+
+  let routes: RouteConfig[];
+  if (raw.routes) {
+    routes = raw.routes;
+    raw.routes.forEach((r, i) => {
+      if (!clusters.has(r.cluster)) fail(`routes.${i}.cluster names no cluster: ${JSON.stringify(r.cluster)}; defined: ${[...clusters.keys()].join(', ')}`);
+    });
+  } else if (clusters.size === 1) {
+    routes = [{ service: '*', cluster: [...clusters.keys()][0]! }];
+  } else {
+    return fail('routes is required when more than one cluster is defined');
+  }
+
+  const listen = parseHostPort(raw.listen ?? PROXY_DEFAULTS.listen, true)!;
+  const adminListen = raw.admin?.listen ?? PROXY_DEFAULTS.adminListen;
+  const l = raw.limits ?? {};
+  return {
+    listen,
+    tls: raw.tls
+      ? {
+          cert: file(raw.tls.cert, 'tls.cert'),
+          key: file(raw.tls.key, 'tls.key'),
+          ...(raw.tls.clientCa !== undefined && { clientCa: file(raw.tls.clientCa, 'tls.clientCa') }),
+        }
+      : null,
+    admin: adminListen === 'off' ? null : parseHostPort(adminListen, true),
+    limits: {
+      maxConcurrentStreams: l.maxConcurrentStreams ?? PROXY_DEFAULTS.maxConcurrentStreams,
+      maxHeaderListSize: l.maxHeaderListSize ?? PROXY_DEFAULTS.maxHeaderListSize,
+      idleTimeoutMs: l.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs,
+      firstStreamTimeoutMs: l.firstStreamTimeoutMs ?? PROXY_DEFAULTS.firstStreamTimeoutMs,
+      maxSessionMemoryMb: l.maxSessionMemoryMb ?? PROXY_DEFAULTS.maxSessionMemoryMb,
+      streamWindowBytes: l.streamWindowBytes ?? PROXY_DEFAULTS.streamWindowBytes,
+    },
+    clusters,
+    routes,
+  };
+}
+
+/** Reads and validates a YAML config file; errors name the file and the field. */
+export function loadProxyConfigFile(path: string): ProxyConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `${COMPONENT}: cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `${COMPONENT}: ${path} is not valid YAML: ${(error as Error).message}`, { cause: error });
+  }
+  const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) || '/' : process.cwd();
+  try {
+    return parseProxyConfig(doc, dir);
+  } catch (error) {
+    const e = GrpcHaError.from(error, ERROR_CODES.INVALID_CONFIG);
+    throw new GrpcHaError(e.code, `${e.message} (in ${path})`, { cause: error });
+  }
+}
+
+/** The zero-config form: one cluster named "default" taking every call. */
+export function zeroConfig(listen: string, target: string, policy?: unknown, admin?: string): ProxyConfig {
+  return parseProxyConfig({
+    listen,
+    ...(admin !== undefined && { admin: { listen: admin } }),
+    clusters: { default: { target, ...(policy !== undefined && { policy }) } },
+  });
+}
+
+/** Whether two cluster configs would build the same cluster (a reload keeps such clusters as they are). */
+export function sameCluster(a: ClusterConfig, b: ClusterConfig): boolean {
+  const { policy: _pa, tls: ta, ...ra } = a;
+  const { policy: _pb, tls: tb, ...rb } = b;
+  return JSON.stringify(ra) === JSON.stringify(rb) && JSON.stringify(ta) === JSON.stringify(tb);
+}

@@ -1,0 +1,190 @@
+/**
+ * One backend of a cluster: a single multiplexed HTTP/2 connection to it (reconnected with
+ * backoff), its live load for the picker, and its health. Calls from every client connection
+ * share the one upstream session, as nginx's `keepalive` upstreams and Envoy do.
+ */
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import { EndpointLoad } from '../algorithms/endpoint-load.js';
+import type { BackendTls, HealthCheckConfig } from './proxy-config.js';
+import { HealthChecker } from './health-checker.js';
+
+/** Connection backoff (gRPC connection-backoff.md: INITIAL_BACKOFF 1 s, MULTIPLIER 1.6, JITTER 0.2; MAX lowered from 120 s to 30 s for a proxy). */
+const BACKOFF = { initialMs: 1000, multiplier: 1.6, jitter: 0.2, maxMs: 30_000 } as const;
+
+/** Connection state of an upstream, as grpc-js names subchannel states. */
+export type UpstreamState = 'idle' | 'connecting' | 'ready' | 'transient_failure' | 'closed';
+
+/** Health as seen by active checking; 'unknown' until the first check answers. */
+export type UpstreamHealth = 'unknown' | 'serving' | 'not_serving';
+
+/** What an upstream needs from its cluster. */
+export interface UpstreamOptions {
+  readonly tls: BackendTls | null;
+  readonly connectTimeoutMs: number;
+  /** Stream flow-control window to advertise, bytes. */
+  readonly windowBytes: number;
+  readonly healthCheck: HealthCheckConfig | null;
+  /** Called whenever `available` may have changed. */
+  readonly onChange: (upstream: Upstream) => void;
+}
+
+/** One backend and its connection. */
+export class Upstream {
+  /** Live load read by the cluster's picker (the same EndpointLoad the grpc-js policies use). */
+  readonly load = new EndpointLoad();
+  /** The connection, when one is established or being established. */
+  session: ClientHttp2Session | undefined;
+  state: UpstreamState = 'idle';
+  health: UpstreamHealth;
+  /** Why the last connection attempt or health check failed, for UNAVAILABLE messages and the admin view. */
+  lastError = '';
+  /** Calls that could not be sent to this backend (connect failures, resets before a response). */
+  errors = 0;
+  private backoffMs: number = BACKOFF.initialMs;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly checker: HealthChecker | undefined;
+  private readonly authority: string;
+
+  constructor(
+    /** `host:port`, the endpoint key. */
+    readonly address: string,
+    /** Static weight for the weighted policies. */
+    public weight: number,
+    private readonly options: UpstreamOptions,
+  ) {
+    this.authority = `${options.tls ? 'https' : 'http'}://${address}`;
+    this.health = options.healthCheck ? 'unknown' : 'serving';
+    if (options.healthCheck) {
+      this.checker = new HealthChecker(this, options.healthCheck, (serving, reason) => this.setHealth(serving, reason));
+    }
+  }
+
+  /** Whether the picker may choose this backend: connected and not failing health checks. */
+  get available(): boolean {
+    return this.state === 'ready' && this.health === 'serving';
+  }
+
+  /** `https` or `http`, for the `:scheme` of forwarded requests. */
+  get scheme(): string {
+    return this.options.tls ? 'https' : 'http';
+  }
+
+  /** Starts connecting unless connected or already trying. */
+  connect(): void {
+    if (this.state === 'closed' || this.state === 'connecting' || this.state === 'ready') return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.setState('connecting');
+    const tls = this.options.tls;
+    const session = http2.connect(this.authority, {
+      settings: { enablePush: false, initialWindowSize: this.options.windowBytes },
+      ...(tls && {
+        ...(tls.ca && { ca: tls.ca }),
+        ...(tls.cert && { cert: tls.cert, key: tls.key }),
+        ...(tls.serverName && { servername: tls.serverName }),
+        ALPNProtocols: ['h2'],
+      }),
+    });
+    this.session = session;
+    const timer = setTimeout(() => {
+      this.lastError = `connect timeout after ${this.options.connectTimeoutMs} ms`;
+      session.destroy();
+    }, this.options.connectTimeoutMs);
+    session.once('connect', () => {
+      clearTimeout(timer);
+      if (this.session !== session) return;
+      // The connection window is consumed as data arrives (Node), so it only has to cover the
+      // stream windows in flight; a larger one keeps many concurrent big streams fast.
+      session.setLocalWindowSize(Math.max(this.options.windowBytes * 16, 65_535));
+      this.backoffMs = BACKOFF.initialMs;
+      this.lastError = '';
+      this.setState('ready');
+      this.checker?.start();
+    });
+    session.on('error', (error: Error) => {
+      this.lastError = error.message;
+    });
+    session.once('goaway', () => {
+      // "the sender will ignore frames sent on streams initiated by the receiver [above
+      // last-stream-id]" - RFC 9113 §6.8: take no new streams here, reconnect for later calls.
+      if (this.session === session) this.lost(session, 'backend sent GOAWAY');
+    });
+    session.once('close', () => {
+      clearTimeout(timer);
+      if (this.session === session) this.lost(session, this.lastError || 'connection closed');
+    });
+  }
+
+  /** Opens a stream for a call. Only valid while `state` is 'ready'. */
+  request(headers: OutgoingHttpHeaders): ClientHttp2Stream {
+    return this.session!.request(headers, { endStream: false });
+  }
+
+  /** Stops using the backend: no new calls; calls in flight finish on the open connection. */
+  close(): void {
+    this.setState('closed');
+    clearTimeout(this.retryTimer);
+    this.checker?.stop();
+    const session = this.session;
+    this.session = undefined;
+    session?.close();
+  }
+
+  /** Closes the connection at once, failing calls in flight (shutdown after the grace period). */
+  destroy(): void {
+    const session = this.session;
+    this.close();
+    session?.destroy();
+  }
+
+  private lost(session: ClientHttp2Session, reason: string): void {
+    this.session = undefined;
+    this.checker?.stop();
+    if (!session.closed && !session.destroyed) session.close();
+    if (this.state === 'closed') return;
+    this.lastError = reason;
+    this.setState('transient_failure');
+    if (this.options.healthCheck) this.health = 'unknown';
+    const jitter = 1 + BACKOFF.jitter * (Math.random() * 2 - 1);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.state === 'transient_failure') {
+        this.state = 'idle';
+        this.connect();
+      }
+    }, this.backoffMs * jitter);
+    this.retryTimer.unref();
+    this.backoffMs = Math.min(this.backoffMs * BACKOFF.multiplier, BACKOFF.maxMs);
+  }
+
+  private setHealth(serving: boolean, reason: string): void {
+    const health: UpstreamHealth = serving ? 'serving' : 'not_serving';
+    if (!serving) this.lastError = reason;
+    if (health === this.health) return;
+    this.health = health;
+    this.options.onChange(this);
+  }
+
+  private setState(state: UpstreamState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.options.onChange(this);
+  }
+
+  /** A JSON view for the admin endpoint. */
+  toJSON(): Record<string, unknown> {
+    return {
+      address: this.address,
+      weight: this.weight,
+      state: this.state,
+      health: this.health,
+      available: this.available,
+      inFlight: this.load.inFlight,
+      completed: this.load.completed,
+      failed: this.load.failed,
+      errors: this.errors,
+      latencyEwmaMs: Number.isNaN(this.load.rttMs) ? null : Math.round(this.load.rttMs * 1000) / 1000,
+      ...(this.lastError && { lastError: this.lastError }),
+    };
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * TLS through the grpc-ha proxy: mTLS on the listener (ALPN h2, client certificates checked
+ * against a CA) and TLS to the backends, with certificates made by openssl for the test.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { EchoClient, echoServiceDefinition } from '../src/example/echo-service.js';
+import type { Proxy } from '../src/proxy/proxy.js';
+import { proxyFor, rejection, unary } from './support/proxy.js';
+
+/** Makes a CA and a certificate signed by it for `name` (SAN 127.0.0.1 and localhost). */
+function makeCerts(dir: string): void {
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=grpc-ha test CA', '-days', '2');
+  writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  for (const name of ['server', 'client']) {
+    ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', 'san.ext');
+  }
+}
+
+describe('proxy: TLS', () => {
+  let dir: string;
+  let backend: grpc.Server;
+  let backendAddress: string;
+  let proxy: Proxy;
+  const file = (name: string) => readFileSync(path.join(dir, name));
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'grpc-ha-proxy-tls-'));
+    makeCerts(dir);
+    // A TLS-only backend: the proxy must speak TLS to it.
+    backend = new grpc.Server();
+    backend.addService(echoServiceDefinition, {
+      unary: (call: grpc.ServerUnaryCall<{ message: string }, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+        cb(null, { message: call.request.message, serverId: 'tls-backend' }),
+    } as unknown as grpc.UntypedServiceImplementation);
+    const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: file('server.crt'), private_key: file('server.key') }]);
+    const port = await new Promise<number>((resolve, reject) => backend.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
+    backendAddress = `127.0.0.1:${port}`;
+    proxy = await proxyFor({
+      tls: { cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key'), clientCa: path.join(dir, 'ca.crt') },
+      clusters: { echo: { target: backendAddress, tls: { ca: path.join(dir, 'ca.crt'), serverName: 'localhost' } } },
+    });
+  });
+  after(async () => {
+    await proxy.close(100);
+    backend.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves mTLS clients over TLS to a TLS backend', async () => {
+    const client = new EchoClient(`127.0.0.1:${proxy.port}`, grpc.credentials.createSsl(file('ca.crt'), file('client.key'), file('client.crt')));
+    const reply = await unary(client, { message: 'secure' });
+    assert.deepEqual([reply.message, reply.serverId], ['secure', 'tls-backend']);
+    client.close();
+  });
+
+  it('refuses a client without a certificate', async () => {
+    const client = new EchoClient(`127.0.0.1:${proxy.port}`, grpc.credentials.createSsl(file('ca.crt')));
+    const error = await rejection(unary(client, { message: 'x' }, { deadlineMs: 3000 }));
+    assert.equal(error.code, grpc.status.UNAVAILABLE);
+    client.close();
+  });
+
+  it('refuses a plaintext client', async () => {
+    const client = new EchoClient(`127.0.0.1:${proxy.port}`, grpc.credentials.createInsecure());
+    const error = await rejection(unary(client, { message: 'x' }, { deadlineMs: 3000 }));
+    assert.equal(error.code, grpc.status.UNAVAILABLE);
+    client.close();
+  });
+});
