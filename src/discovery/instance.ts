@@ -36,16 +36,19 @@ export type InstanceRegistration = Omit<ServiceInstance, 'instanceId'> & { reado
 
 /** A parsed `host:port`. */
 export interface HostPort {
-  /** IP address or DNS name, without brackets. */
+  /** IP address or DNS name, without brackets; '' only in a listen address (every interface). */
   readonly host: string;
-  /** TCP port, 1..65535. */
+  /** TCP port, 1..65535 (0 only in a listen address: an ephemeral port). */
   readonly port: number;
 }
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
-/** Parses `host:port` (`[v6]:port` for IPv6); null when it is not one. */
-export function splitAddress(address: string): HostPort | null {
+/**
+ * Parses `host:port` (`[v6]:port` for IPv6); null when it is not one. With `listen`, a listen
+ * address: the host may be empty (every interface) and the port 0 (an ephemeral port).
+ */
+export function splitAddress(address: string, listen = false): HostPort | null {
   let host: string;
   let portText: string;
   if (address.startsWith('[')) {
@@ -56,14 +59,14 @@ export function splitAddress(address: string): HostPort | null {
     if (isIP(host) !== 6) return null;
   } else {
     const colon = address.lastIndexOf(':');
-    if (colon <= 0) return null;
+    if (colon < 0 || (colon === 0 && !listen)) return null;
     host = address.slice(0, colon);
     portText = address.slice(colon + 1);
-    if (isIP(host) !== 4 && !HOSTNAME.test(host)) return null;
+    if (host !== '' && isIP(host) !== 4 && !HOSTNAME.test(host)) return null;
   }
   if (!/^\d{1,5}$/.test(portText)) return null;
   const port = Number(portText);
-  if (port < 1 || port > 65535) return null;
+  if (port > 65535 || (port < 1 && !listen)) return null;
   return { host, port };
 }
 

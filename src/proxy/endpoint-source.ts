@@ -5,7 +5,7 @@
  * {@link registerEndpointSourceScheme} without the proxy knowing about it.
  */
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { parseHostPort } from './address.js';
+import { splitAddress as parseHostPort } from '../discovery/instance.js';
 
 /** One backend a source reports. */
 export interface ProxyEndpoint {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { integer, parseConfig } from '../config/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
 import type { PolicyConfig } from '../grpc/policy-config.js';
-import { parseHostPort } from './address.js';
+import { splitAddress as parseHostPort } from '../discovery/instance.js';
 import { parseClusterPolicy } from './cluster-policy.js';
 import { createEndpointSource } from './endpoint-source.js';
 import './registry-endpoint-source.js';
