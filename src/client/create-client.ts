@@ -22,6 +22,8 @@ export interface CreateClientOptions extends ResilienceInput {
   readonly channelOptions?: ChannelOptions;
   /** Interceptors to run inside grpc-ha's (closer to the call). */
   readonly interceptors?: Interceptor[];
+  /** Client-side health checking (gRFC A17) of this service name on every endpoint ("" for the whole server). Off by default. */
+  readonly healthCheckServiceName?: string;
 }
 
 /** The policy grpc-ha recommends when none is named: load-aware and cheap (gRFC A48). */
@@ -30,7 +32,8 @@ export const DEFAULT_POLICY = 'least_request';
 /** The channel options (service config included) that `createClient` would use; for callers building clients themselves. */
 export function resilientChannelOptions(options: CreateClientOptions = {}): ChannelOptions {
   const resilience = parseResilienceOptions(pickResilience(options));
-  const base = policyChannelOptions(options.policy ?? DEFAULT_POLICY, options.channelOptions ?? {});
+  const health = options.healthCheckServiceName === undefined ? {} : { healthCheckConfig: { serviceName: options.healthCheckServiceName } };
+  const base = policyChannelOptions(options.policy ?? DEFAULT_POLICY, options.channelOptions ?? {}, health);
   const serviceConfig = JSON.parse(base['grpc.service_config']!) as Record<string, unknown>;
   const extra = resilienceServiceConfig(resilience);
   return {

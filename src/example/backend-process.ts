@@ -55,6 +55,17 @@ export interface HaBackendOptions {
   readonly registryDir?: string;
   /** Extra environment, e.g. GRPC_HA_LOG_LEVEL. */
   readonly env?: Record<string, string>;
+  /** Pipe the process's stdin for control commands (see {@link HaBackendProcess.send}). Defaults to false. */
+  readonly control?: boolean;
+}
+
+/** A running grpc-ha instance process (ha-backend). */
+export interface HaBackendProcess extends BackendProcess {
+  /**
+   * Sends one control line (`latency MS`, `serving true|false`); needs `control: true`, throws
+   * otherwise. Ignored once the process has exited.
+   */
+  send(line: string): void;
 }
 
 /** Starts the example service on `workers` processes sharing one port (ha-cluster); `id` is the cluster's. */
@@ -65,7 +76,7 @@ export async function spawnHaCluster(workers: number, id: string, env?: Record<s
 }
 
 /** Starts the example service as a full grpc-ha instance in its own process. */
-export async function spawnHaBackend(options: HaBackendOptions = {}): Promise<BackendProcess> {
+export async function spawnHaBackend(options: HaBackendOptions = {}): Promise<HaBackendProcess> {
   const args = ['--port', String(options.port ?? 0)];
   if (options.id !== undefined) args.push('--id', options.id);
   if (options.latencyMs !== undefined) args.push('--latency-ms', String(options.latencyMs));
@@ -73,9 +84,16 @@ export async function spawnHaBackend(options: HaBackendOptions = {}): Promise<Ba
   if (options.drainGraceMs !== undefined) args.push('--drain-grace-ms', String(options.drainGraceMs));
   if (options.service !== undefined) args.push('--service', options.service);
   if (options.registryDir !== undefined) args.push('--registry-dir', options.registryDir);
-  const { child, exited, listening, stop } = await startScript(HA_BACKEND, args, 1, undefined, options.env);
+  if (options.control) args.push('--control');
+  const { child, exited, listening, stop } = await startScript(HA_BACKEND, args, 1, undefined, options.env, options.control ? 'pipe' : 'ignore');
   const { port, id } = listening[0]!;
-  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop };
+  // Writing to the stdin of a process that just died raises EPIPE on the stream: not an error here.
+  child.stdin?.on('error', () => undefined);
+  const send = (line: string) => {
+    if (!child.stdin) throw new Error('send() needs a backend spawned with control: true');
+    if (child.exitCode === null && child.signalCode === null && child.stdin.writable) child.stdin.write(`${line}\n`);
+  };
+  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop, send };
 }
 
 /** Starts one example backend process and resolves once it is listening. */
@@ -125,8 +143,15 @@ function startServeCli(args: string[], expected: number, startTimeoutMs?: number
   return startScript(SERVE_CLI, args, expected, startTimeoutMs);
 }
 
-async function startScript(script: string, args: string[], expected: number, startTimeoutMs = 10_000, env?: Record<string, string>) {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+async function startScript(
+  script: string,
+  args: string[],
+  expected: number,
+  startTimeoutMs = 10_000,
+  env?: Record<string, string>,
+  stdin: 'ignore' | 'pipe' = 'ignore',
+) {
+  const child = spawn(process.execPath, [script, ...args], { stdio: [stdin, 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );

@@ -1,33 +1,51 @@
 /**
  * `npm start`: a small cluster on this machine, on the embedded file registry (a temporary
- * directory; nothing to install or start) — example backends as grpc-ha instances in their own
- * processes, one of them slow — and a client that finds them through the registry and balances
- * with a grpc-ha policy, printing every second where the traffic goes. Midway one backend is
- * killed and a replacement registers. Stops by itself after --duration seconds, or on Ctrl-C,
- * leaving no process and no registry entry.
+ * directory unless --registry-dir; nothing to install or start) — example backends as grpc-ha
+ * instances in their own processes — and a client that finds them through the registry, balances
+ * with a grpc-ha policy and health-checks every backend. Every second it prints per backend its
+ * health, share of traffic, RPS, p50/p99 and errors, then the totals. A scripted story (see
+ * demo-story.ts) makes one backend slow, one NOT_SERVING, kills one, and starts a replacement,
+ * with captions; --no-faults runs steady. Stops by itself after --duration seconds, or on Ctrl-C,
+ * leaving no process and no registry entry; ends with a summary per phase.
  *
- *   npm start -- --policy least_request --backends 4 --duration 20
+ *   npm start -- --policy least_request --backends 4 --duration 30 --slow-ms 40 [--no-faults] [--registry-dir DIR]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { createClient } from '../client/create-client.js';
 import { registerResolvers } from '../discovery/resolver.js';
 import { POLICY_NAMES } from '../policies/register.js';
-import { spawnHaBackend, type BackendProcess } from './backend-process.js';
+import { spawnHaBackend, type HaBackendProcess } from './backend-process.js';
+import { FIRST_PHASE, storySteps } from './demo-story.js';
+import { LatencyHistogram, makeStyle, renderSecond, SecondStats, type BackendHealth } from './demo-view.js';
 import { ECHO_SERVICE_NAME, EchoClient } from './echo-service.js';
 
-const USAGE = 'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 15] [--slow-ms 25]';
+const USAGE =
+  'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 20] [--slow-ms 25] [--no-faults] [--registry-dir DIR]';
+const SERVICE = 'echo';
 
-function parse(): { policy: string; backends: number; durationS: number; slowMs: number } {
+interface Args {
+  policy: string;
+  backends: number;
+  durationS: number;
+  slowMs: number;
+  faults: boolean;
+  registryDir: string | undefined;
+}
+
+function parse(): Args {
   const { values } = parseArgs({
     options: {
       policy: { type: 'string', default: 'peak_ewma' },
       backends: { type: 'string', default: '3' },
-      duration: { type: 'string', default: '15' },
+      duration: { type: 'string', default: '20' },
       'slow-ms': { type: 'string', default: '25' },
+      'no-faults': { type: 'boolean', default: false },
+      'registry-dir': { type: 'string' },
     },
   });
   const policy = values.policy;
@@ -39,16 +57,38 @@ function parse(): { policy: string; backends: number; durationS: number; slowMs:
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} must be an integer in [${min}, ${max}], got '${text}'`);
     return n;
   };
+  if (values['registry-dir'] === '') throw new Error('--registry-dir must not be empty');
   return {
     policy,
     backends: int('--backends', values.backends, 2, 16),
     durationS: int('--duration', values.duration, 1, 3600),
     slowMs: int('--slow-ms', values['slow-ms'], 0, 10_000),
+    faults: !values['no-faults'],
+    registryDir: values['registry-dir'],
   };
 }
 
+/** Removes the registry entries written by `pids` (a SIGKILLed backend cannot remove its own). */
+function removeEntries(dir: string, pids: ReadonlySet<number>): void {
+  const serviceDir = path.join(dir, 'services', SERVICE);
+  let names: string[];
+  try {
+    names = readdirSync(serviceDir);
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    try {
+      const entry = JSON.parse(readFileSync(path.join(serviceDir, name), 'utf8')) as { pid?: number };
+      if (entry.pid !== undefined && pids.has(entry.pid)) unlinkSync(path.join(serviceDir, name));
+    } catch {
+      // Gone meanwhile, or not an entry: nothing to remove.
+    }
+  }
+}
+
 async function main(): Promise<number> {
-  let args;
+  let args: Args;
   try {
     args = parse();
   } catch (error) {
@@ -56,77 +96,149 @@ async function main(): Promise<number> {
     return 2;
   }
   registerResolvers();
-  const dir = mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-'));
-  const target = `file:///echo?dir=${encodeURIComponent(dir)}`;
-  console.log(`grpc-ha demo: ${args.backends} backends (the last one +${args.slowMs} ms), policy ${args.policy}, ${args.durationS} s`);
+  const style = makeStyle(process.stdout.isTTY === true);
+  const dir = args.registryDir !== undefined ? path.resolve(args.registryDir) : mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-'));
+  if (args.registryDir !== undefined) mkdirSync(dir, { recursive: true });
+  const target = `file:///${SERVICE}?dir=${encodeURIComponent(dir)}`;
+  console.log(`grpc-ha demo: ${args.backends} backends, policy ${args.policy}, ${args.durationS} s${args.faults ? '' : ', no faults'}`);
   console.log(`registry: ${dir} (target ${target})`);
-  const backends: BackendProcess[] = [];
-  const spawn = async (i: number, latencyMs: number, id = `backend-${i}`) => {
-    const b = await spawnHaBackend({ id, latencyMs, service: 'echo', registryDir: dir, drainNoticeMs: 300, env: { GRPC_HA_LOG_LEVEL: 'warn' } });
-    console.log(`started ${b.id} (pid ${b.child.pid}, ${b.address}${latencyMs > 1 ? `, +${latencyMs} ms` : ''})`);
+
+  const all: HaBackendProcess[] = []; // every backend started, for the view and the cleanup
+  const health = new Map<string, BackendHealth>();
+  const pending = new Set<Promise<unknown>>();
+  let stopping = false;
+  let interrupted = false;
+  const spawn = async (i: number) => {
+    const b = await spawnHaBackend({
+      id: `backend-${i}`,
+      latencyMs: 1,
+      service: SERVICE,
+      registryDir: dir,
+      drainNoticeMs: 300,
+      control: true,
+      env: { GRPC_HA_LOG_LEVEL: 'warn' },
+    });
+    all.push(b);
+    health.set(b.id, 'SERVING');
+    void b.exited.then(() => health.set(b.id, 'gone'));
+    console.log(`started ${b.id} (pid ${b.child.pid}, ${b.address})`);
     return b;
   };
-  const stopAll = async () => {
-    await Promise.all(backends.map((b) => b.stop()));
-    rmSync(dir, { recursive: true, force: true });
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p)).catch(() => undefined);
+    return p;
   };
-  let stopping = false;
   const onSignal = () => {
+    if (!stopping) console.log('stopping (Ctrl-C): draining the backends and leaving the registry clean');
     stopping = true;
+    interrupted = true;
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const timers: NodeJS.Timeout[] = [];
+  let ticker: NodeJS.Timeout | undefined;
   try {
-    for (let i = 0; i < args.backends; i++) {
-      const slow = i === args.backends - 1;
-      backends.push(await spawn(i, slow ? args.slowMs : 1, slow ? `backend-${i} (slow)` : `backend-${i}`));
-    }
+    for (let i = 0; i < args.backends && !stopping; i++) await track(spawn(i));
+    if (stopping) return 130;
     const key = args.policy === 'ring_hash' ? { ring_hash: { requestHashHeader: 'x-user-id' } } : { [args.policy]: {} };
-    const client = createClient(EchoClient, target, { policy: key, idempotent: [ECHO_SERVICE_NAME] });
-    // The failover story: midway a backend dies (SIGKILL), a little later a replacement registers.
-    const killAt = setTimeout(() => {
-      const victim = backends.shift()!;
-      console.log(`>>> killing ${victim.id} (SIGKILL): its calls are retried elsewhere, the registry forgets it`);
-      void victim.stop('SIGKILL');
-    }, args.durationS * 400);
-    const replaceAt = setTimeout(() => {
-      const id = `backend-${args.backends}`;
-      console.log(`>>> starting ${id}: it registers, and clients find it`);
-      void spawn(args.backends, 1, id).then((b) => (stopping ? b.stop() : backends.push(b)));
-    }, args.durationS * 550);
-    const counts = new Map<string, number>();
+    const client = createClient(EchoClient, target, {
+      policy: key,
+      idempotent: [ECHO_SERVICE_NAME],
+      healthCheckServiceName: ECHO_SERVICE_NAME,
+    });
+
+    const start = performance.now();
+    const phases: { name: string; fromS: number; hist: LatencyHistogram }[] = [{ name: FIRST_PHASE, fromS: 0, hist: new LatencyHistogram() }];
+    const enter = (name: string) => phases.push({ name, fromS: (performance.now() - start) / 1000, hist: new LatencyHistogram() });
+    if (args.faults) {
+      let next = args.backends;
+      const steps = storySteps({
+        backends: [...all],
+        slowMs: args.slowMs,
+        policy: args.policy,
+        setHealth: (id, h) => health.set(id, h),
+        kill: async (b) => {
+          await b.stop('SIGKILL');
+        },
+        startReplacement: async () => (await spawn(next++)).id,
+      });
+      for (const step of steps) {
+        timers.push(
+          setTimeout(() => {
+            if (stopping) return;
+            enter(step.phase);
+            console.log(style.caption(`>>> ${step.caption}`));
+            void track(Promise.resolve(step.act())).catch((error: Error) => console.error(`demo: ${step.phase}: ${error.message}`));
+          }, step.at * args.durationS * 1000),
+        );
+      }
+    }
+
+    const second = new SecondStats();
     let failed = 0;
     let total = 0;
-    const end = Date.now() + args.durationS * 1000;
-    const ticker = setInterval(() => {
-      const sum = [...counts.values()].reduce((a, b) => a + b, 0) || 1;
-      const parts = [...counts.keys()].sort().map((id) => `${id} ${(((counts.get(id) ?? 0) / sum) * 100).toFixed(0).padStart(3)}%`);
-      console.log(`${sum.toString().padStart(5)} calls/s  ${parts.join('  ')}  failed ${failed}`);
-      counts.clear();
+    let tick = 0;
+    ticker = setInterval(() => {
+      tick++;
+      const lines = renderSecond(tick, all.map((b) => b.id), health, second.take(), style, failed);
+      console.log(lines.join('\n'));
     }, 1000);
+    const byAddress = (peer: string) => all.find((b) => peer.endsWith(`:${b.port}`))?.id;
+    const end = Date.now() + args.durationS * 1000;
     const worker = async (w: number) => {
       for (let i = 0; Date.now() < end && !stopping; i++) {
         const md = new Metadata();
         md.set('x-user-id', `user-${w}-${i % 50}`);
-        await new Promise<void>((resolve) =>
-          client.unary({ message: 'demo' }, md, { deadline: Date.now() + 2000 }, (err: ServiceError | null, r) => {
+        const t0 = performance.now();
+        await new Promise<void>((resolve) => {
+          const call = client.unary({ message: 'demo' }, md, { deadline: Date.now() + 2000 }, (err: ServiceError | null, r) => {
+            const ms = performance.now() - t0;
             total++;
-            if (err) failed++;
-            else counts.set(r!.serverId, (counts.get(r!.serverId) ?? 0) + 1);
+            let id: string | undefined = r?.serverId;
+            if (err) {
+              failed++;
+              try {
+                id = byAddress(call.getPeer());
+              } catch {
+                id = undefined;
+              }
+            }
+            second.record(id, ms, err !== null);
+            phases[phases.length - 1]!.hist.add(ms, err !== null);
             resolve();
-          }),
-        );
+          });
+        });
       }
     };
     await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
     clearInterval(ticker);
-    clearTimeout(killAt);
-    clearTimeout(replaceAt);
     client.close();
     console.log(`summary: ${total} calls, ${failed} failed, policy ${args.policy}`);
+    const elapsedS = (performance.now() - start) / 1000;
+    phases.forEach((p, i) => {
+      const toS = phases[i + 1]?.fromS ?? elapsedS;
+      const span = `${p.fromS.toFixed(1).padStart(5)}-${toS.toFixed(1).padStart(5)} s`;
+      const q = (v: number) => (Number.isNaN(v) ? '-' : `${v.toFixed(1)} ms`);
+      console.log(
+        `  phase ${p.name.padEnd(12)} ${span}  ${String(p.hist.count).padStart(7)} calls  ${p.hist.failed} failed` +
+          `  p50 ${q(p.hist.quantile(0.5)).padStart(8)}  p99 ${q(p.hist.quantile(0.99)).padStart(8)}`,
+      );
+    });
+    if (stopping) return 130;
     return failed === 0 ? 0 : 1;
   } finally {
-    await stopAll();
+    clearInterval(ticker);
+    for (const t of timers) clearTimeout(t);
+    stopping = true;
+    // A replacement may still be starting: wait for it so that it is stopped too.
+    await Promise.allSettled([...pending]);
+    // On a terminal's Ctrl-C the backends got SIGINT too and are draining: give them a moment
+    // before SIGTERM (a second signal would force their shutdown).
+    if (interrupted) await Promise.all(all.map((b) => Promise.race([b.exited, new Promise((r) => setTimeout(r, 2000).unref())])));
+    await Promise.all(all.map((b) => b.stop()));
+    removeEntries(dir, new Set(all.map((b) => b.child.pid ?? -1)));
+    if (args.registryDir === undefined) rmSync(dir, { recursive: true, force: true });
   }
 }
 

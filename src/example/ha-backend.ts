@@ -3,10 +3,15 @@
  * connection age), in its own process — what the failover tests, the demo and the benchmarks
  * kill and restart.
  *
- *   node dist/src/example/ha-backend.js --port 0 --id b1 [--latency-ms 5] [--drain-notice-ms 1000] [--drain-grace-ms 10000]
+ *   node dist/src/example/ha-backend.js --port 0 --id b1 [--latency-ms 5] [--drain-notice-ms 1000] [--drain-grace-ms 10000] [--control]
+ *
+ * With --control it reads commands on stdin, one a line: `latency MS` (added latency of calls
+ * started from now on) and `serving true|false` (its health status); stdin closing (the parent
+ * is gone) drains it as SIGTERM would.
  *
  * Prints {"event":"listening","port":N,"id":"..."} on stdout once serving; exits 0 after a drain.
  */
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { FileRegistry } from '../discovery/file-registry.js';
 import { registrar } from '../discovery/registrar.js';
@@ -15,7 +20,7 @@ import { createEchoService } from './example-server.js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition } from './echo-service.js';
 
 const USAGE =
-  'usage: ha-backend [--port 0] [--id ID] [--latency-ms 0] [--drain-notice-ms 1000] [--drain-grace-ms 10000] [--service NAME --registry-dir DIR]';
+  'usage: ha-backend [--port 0] [--id ID] [--latency-ms 0] [--drain-notice-ms 1000] [--drain-grace-ms 10000] [--service NAME --registry-dir DIR] [--control]';
 
 function num(flag: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
@@ -36,6 +41,7 @@ async function main(): Promise<number> {
         'drain-grace-ms': { type: 'string' },
         service: { type: 'string' },
         'registry-dir': { type: 'string' },
+        control: { type: 'boolean', default: false },
       },
     });
     if ((values.service === undefined) !== (values['registry-dir'] === undefined)) {
@@ -49,6 +55,7 @@ async function main(): Promise<number> {
       drainGraceMs: num('--drain-grace-ms', values['drain-grace-ms'], 0),
       service: values.service,
       registryDir: values['registry-dir'],
+      control: values.control,
     };
   } catch (error) {
     process.stderr.write(`ha-backend: ${(error as Error).message} (${USAGE})\n`);
@@ -66,6 +73,17 @@ async function main(): Promise<number> {
     ...(args.drainGraceMs !== undefined ? { drainGraceMs: args.drainGraceMs } : {}),
   });
   if (args.id === undefined) echo.setId(instance.address);
+  if (args.control) {
+    const lines = createInterface({ input: process.stdin });
+    lines.on('line', (line) => {
+      const [command, value] = line.trim().split(/\s+/);
+      if (command === 'latency' && value !== undefined && Number(value) >= 0) echo.setLatency(Number(value));
+      else if (command === 'serving' && (value === 'true' || value === 'false')) instance.setServing(value === 'true');
+      else if (line.trim() !== '') process.stderr.write(`ha-backend: unknown control line '${line}' (latency MS | serving true|false)\n`);
+    });
+    // The parent is gone: drain and exit as on SIGTERM rather than linger as an orphan.
+    lines.on('close', () => process.kill(process.pid, 'SIGTERM'));
+  }
   process.stdout.write(`${JSON.stringify({ event: 'listening', port: instance.port, id: echo.id() })}\n`);
   return 0;
 }
