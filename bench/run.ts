@@ -44,6 +44,8 @@ async function main(): Promise<number> {
   }
   const json = parsed.values.json;
   const all: BenchRow[] = [];
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  if (!json) console.log(`## grpc-ha benchmarks — ${new Date().toISOString().slice(0, 10)}, ${machine}\n\n\`npm run bench -- ${names.join(' ')}\`\n`);
   for (const name of names) {
     const started = Date.now();
     const ctx: BenchContext = {
@@ -58,7 +60,6 @@ async function main(): Promise<number> {
     if (!json) console.log(markdownTable(name, rows));
     all.push(...rows);
   }
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   const dir = new URL('../../bench/results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${new Date().toISOString().replace(/[:.]/g, '-')}.json`, dir);
