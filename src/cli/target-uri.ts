@@ -1,5 +1,6 @@
 /** Splits a channel target string into grpc-js's URI parts (scheme, authority, path), as grpc-js does. */
 import type { experimental } from '@grpc/grpc-js';
+import { serviceTargetIn } from '../discovery/target.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** "etcd://127.0.0.1:2379/greeter" → { scheme: 'etcd', authority: '127.0.0.1:2379', path: 'greeter' }. */
@@ -14,8 +15,7 @@ export function parseTargetUri(target: string): experimental.GrpcUri {
  * service ("file:", "file:///?dir=/tmp/reg", "etcd://127.0.0.1:2379", "consul://127.0.0.1:8500?dc=eu").
  */
 export function serviceTarget(registry: string, service: string): experimental.GrpcUri {
-  const m = /^([a-z][a-z0-9+.-]*):(?:\/\/([^/?]*))?\/?(\?.*)?$/i.exec(registry);
-  if (!m) throw new CliError(`--registry must be a registry like file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT, got '${registry}'`, EXIT.USAGE);
-  const path = `${encodeURIComponent(service).replace(/%2F/g, '/')}${m[3] ?? ''}`;
-  return m[2] === undefined || m[2] === '' ? { scheme: m[1]!, path } : { scheme: m[1]!, authority: m[2], path };
+  const uri = serviceTargetIn(registry, service);
+  if (!uri) throw new CliError(`--registry must be a registry like file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT, got '${registry}'`, EXIT.USAGE);
+  return uri;
 }

@@ -42,6 +42,19 @@ export interface DiscoveryTarget {
   readonly text: string;
 }
 
+/**
+ * The target of `service` in the registry a target without a service names ("file:",
+ * "file:///?dir=/tmp/reg", "etcd://127.0.0.1:2379", "consul://127.0.0.1:8500?dc=eu"): how the CLI
+ * and the demo let users name a registry once for every service. Null when `registry` is not of
+ * that form.
+ */
+export function serviceTargetIn(registry: string, service: string): experimental.GrpcUri | null {
+  const m = /^([a-z][a-z0-9+.-]*):(?:\/\/([^/?]*))?\/?(\?.*)?$/i.exec(registry);
+  if (!m) return null;
+  const path = `${encodeURIComponent(service).replace(/%2F/g, '/')}${m[3] ?? ''}`;
+  return m[2] === undefined || m[2] === '' ? { scheme: m[1]!, path } : { scheme: m[1]!, authority: m[2], path };
+}
+
 const KNOWN_PARAMS: Record<DiscoveryScheme, readonly string[]> = {
   file: ['dir', 'tag'],
   etcd: ['tag'],

@@ -53,6 +53,8 @@ export interface HaBackendOptions {
   readonly service?: string;
   /** Directory of the embedded file registry. */
   readonly registryDir?: string;
+  /** Or any registry, as `grpc-ha register --registry` takes it (e.g. `etcd://127.0.0.1:2379`). */
+  readonly registry?: string;
   /** Extra environment, e.g. GRPC_HA_LOG_LEVEL. */
   readonly env?: Record<string, string>;
   /** Pipe the process's stdin for control commands (see {@link HaBackendProcess.send}). Defaults to false. */
@@ -84,6 +86,7 @@ export async function spawnHaBackend(options: HaBackendOptions = {}): Promise<Ha
   if (options.drainGraceMs !== undefined) args.push('--drain-grace-ms', String(options.drainGraceMs));
   if (options.service !== undefined) args.push('--service', options.service);
   if (options.registryDir !== undefined) args.push('--registry-dir', options.registryDir);
+  if (options.registry !== undefined) args.push('--registry', options.registry);
   if (options.control) args.push('--control');
   const { child, exited, listening, stop } = await startScript(HA_BACKEND, args, 1, undefined, options.env, options.control ? 'pipe' : 'ignore');
   const { port, id } = listening[0]!;

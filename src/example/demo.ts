@@ -1,6 +1,7 @@
 /**
  * `npm start`: a small cluster on this machine, on the embedded file registry (a temporary
- * directory unless --registry-dir; nothing to install or start) — example backends as grpc-ha
+ * directory unless --registry-dir; nothing to install or start) or on any registry named with
+ * --registry (e.g. a real etcd) — example backends as grpc-ha
  * instances in their own processes — and a client that finds them through the registry, balances
  * with a grpc-ha policy and health-checks every backend. Every second it prints per backend its
  * health, share of traffic, RPS, p50/p99 and errors, then the totals. A scripted story (see
@@ -8,16 +9,18 @@
  * with captions; --no-faults runs steady. Stops by itself after --duration seconds, or on Ctrl-C,
  * leaving no process and no registry entry; ends with a summary per phase.
  *
- *   npm start -- --policy least_request --backends 4 --duration 30 --slow-ms 40 [--no-faults] [--registry-dir DIR]
+ *   npm start -- --policy least_request --backends 4 --duration 30 --slow-ms 40 [--no-faults] [--registry-dir DIR | --registry etcd://127.0.0.1:2379]
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { experimental, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { createClient } from '../client/create-client.js';
+import type { Registry } from '../discovery/registry.js';
 import { registerResolvers } from '../discovery/resolver.js';
+import { parseDiscoveryTarget, serviceTargetIn } from '../discovery/target.js';
 import { POLICY_NAMES } from '../policies/register.js';
 import { spawnHaBackend, type HaBackendProcess } from './backend-process.js';
 import { FIRST_PHASE, storySteps } from './demo-story.js';
@@ -25,7 +28,7 @@ import { LatencyHistogram, makeStyle, renderSecond, SecondStats, type BackendHea
 import { ECHO_SERVICE_NAME, EchoClient } from './echo-service.js';
 
 const USAGE =
-  'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 20] [--slow-ms 25] [--no-faults] [--registry-dir DIR]';
+  'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 20] [--slow-ms 25] [--no-faults] [--registry-dir DIR | --registry REGISTRY]';
 const SERVICE = 'echo';
 
 interface Args {
@@ -35,6 +38,8 @@ interface Args {
   slowMs: number;
   faults: boolean;
   registryDir: string | undefined;
+  /** A registry as `grpc-ha register --registry` takes it, e.g. etcd://127.0.0.1:2379. */
+  registry: string | undefined;
 }
 
 function parse(): Args {
@@ -46,6 +51,7 @@ function parse(): Args {
       'slow-ms': { type: 'string', default: '25' },
       'no-faults': { type: 'boolean', default: false },
       'registry-dir': { type: 'string' },
+      registry: { type: 'string' },
     },
   });
   const policy = values.policy;
@@ -58,6 +64,7 @@ function parse(): Args {
     return n;
   };
   if (values['registry-dir'] === '') throw new Error('--registry-dir must not be empty');
+  if (values['registry-dir'] !== undefined && values.registry !== undefined) throw new Error('give --registry-dir or --registry, not both');
   return {
     policy,
     backends: int('--backends', values.backends, 2, 16),
@@ -65,26 +72,41 @@ function parse(): Args {
     slowMs: int('--slow-ms', values['slow-ms'], 0, 10_000),
     faults: !values['no-faults'],
     registryDir: values['registry-dir'],
+    registry: values.registry,
   };
 }
 
-/** Removes the registry entries written by `pids` (a SIGKILLed backend cannot remove its own). */
-function removeEntries(dir: string, pids: ReadonlySet<number>): void {
-  const serviceDir = path.join(dir, 'services', SERVICE);
-  let names: string[];
-  try {
-    names = readdirSync(serviceDir);
-  } catch {
-    return;
-  }
-  for (const name of names.filter((n) => n.endsWith('.json'))) {
-    try {
-      const entry = JSON.parse(readFileSync(path.join(serviceDir, name), 'utf8')) as { pid?: number };
-      if (entry.pid !== undefined && pids.has(entry.pid)) unlinkSync(path.join(serviceDir, name));
-    } catch {
-      // Gone meanwhile, or not an entry: nothing to remove.
-    }
-  }
+/**
+ * Removes the entries of backends that could not remove their own (SIGKILLed) by taking over
+ * their registration and releasing it: the same key (etcd), file (file registry) or service ID
+ * (Consul), through the public Registry API, whatever the registry.
+ */
+async function releaseEntries(registry: Registry, dead: readonly { id: string; address: string }[]): Promise<void> {
+  await Promise.all(
+    dead.map(async (b) => {
+      const registration = registry.register({ service: SERVICE, address: b.address, instanceId: b.id });
+      await Promise.race([registration.ready, new Promise((r) => setTimeout(r, 3000).unref())]);
+      await registration.close();
+    }),
+  );
+}
+
+/** Resolves when the registry answers a watch of the service; rejects with its error otherwise. */
+function reachable(registry: Registry, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let unsubscribe = () => {};
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      queueMicrotask(() => unsubscribe());
+      if (error) reject(error);
+      else resolve();
+    };
+    unsubscribe = registry.watch({ service: SERVICE }, { instances: () => done(), config: () => undefined, error: (e) => done(e) });
+  });
 }
 
 async function main(): Promise<number> {
@@ -97,11 +119,31 @@ async function main(): Promise<number> {
   }
   registerResolvers();
   const style = makeStyle(process.stdout.isTTY === true);
-  const dir = args.registryDir !== undefined ? path.resolve(args.registryDir) : mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-'));
-  if (args.registryDir !== undefined) mkdirSync(dir, { recursive: true });
-  const target = `file:///${SERVICE}?dir=${encodeURIComponent(dir)}`;
+  // The embedded registry in a temporary directory unless told otherwise; removed at the end.
+  const tempDir = args.registry === undefined && args.registryDir === undefined ? mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-')) : undefined;
+  const dir = tempDir ?? (args.registryDir !== undefined ? path.resolve(args.registryDir) : undefined);
+  if (dir !== undefined) mkdirSync(dir, { recursive: true });
+  const registryText = args.registry ?? `file:///?dir=${encodeURIComponent(dir!)}`;
+  const uri = serviceTargetIn(registryText, SERVICE);
+  let registry: Registry;
+  try {
+    if (!uri) throw new Error(`must be a registry like file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT, got '${registryText}'`);
+    registry = parseDiscoveryTarget(uri).createRegistry();
+  } catch (error) {
+    console.error(`demo: --registry ${(error as Error).message} (${USAGE})`);
+    return 2;
+  }
+  const target = experimental.uriToString(uri);
   console.log(`grpc-ha demo: ${args.backends} backends, policy ${args.policy}, ${args.durationS} s${args.faults ? '' : ', no faults'}`);
-  console.log(`registry: ${dir} (target ${target})`);
+  console.log(`registry: ${registry.description} (target ${target})`);
+  try {
+    await reachable(registry, 5000);
+  } catch (error) {
+    console.error(`demo: the registry ${registry.description} does not answer: ${(error as Error).message}`);
+    await registry.close();
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+    return 3;
+  }
 
   const all: HaBackendProcess[] = []; // every backend started, for the view and the cleanup
   const health = new Map<string, BackendHealth>();
@@ -113,7 +155,7 @@ async function main(): Promise<number> {
       id: `backend-${i}`,
       latencyMs: 1,
       service: SERVICE,
-      registryDir: dir,
+      registry: registryText,
       drainNoticeMs: 300,
       control: true,
       env: { GRPC_HA_LOG_LEVEL: 'warn' },
@@ -237,8 +279,9 @@ async function main(): Promise<number> {
     // before SIGTERM (a second signal would force their shutdown).
     if (interrupted) await Promise.all(all.map((b) => Promise.race([b.exited, new Promise((r) => setTimeout(r, 2000).unref())])));
     await Promise.all(all.map((b) => b.stop()));
-    removeEntries(dir, new Set(all.map((b) => b.child.pid ?? -1)));
-    if (args.registryDir === undefined) rmSync(dir, { recursive: true, force: true });
+    await releaseEntries(registry, all.filter((b) => b.child.exitCode !== 0).map((b) => ({ id: b.id, address: b.address })));
+    await registry.close();
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
   }
 }
 

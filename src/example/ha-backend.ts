@@ -13,14 +13,16 @@
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { FileRegistry } from '../discovery/file-registry.js';
+import path from 'node:path';
 import { registrar } from '../discovery/registrar.js';
+import type { Registry } from '../discovery/registry.js';
+import { parseDiscoveryTarget, serviceTargetIn } from '../discovery/target.js';
 import { serve } from '../server/ha-server.js';
 import { createEchoService } from './example-server.js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition } from './echo-service.js';
 
 const USAGE =
-  'usage: ha-backend [--port 0] [--id ID] [--latency-ms 0] [--drain-notice-ms 1000] [--drain-grace-ms 10000] [--service NAME --registry-dir DIR] [--control]';
+  'usage: ha-backend [--port 0] [--id ID] [--latency-ms 0] [--drain-notice-ms 1000] [--drain-grace-ms 10000] [--service NAME (--registry-dir DIR | --registry REGISTRY)] [--control]';
 
 function num(flag: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
@@ -41,12 +43,13 @@ async function main(): Promise<number> {
         'drain-grace-ms': { type: 'string' },
         service: { type: 'string' },
         'registry-dir': { type: 'string' },
+        registry: { type: 'string' },
         control: { type: 'boolean', default: false },
       },
     });
-    if ((values.service === undefined) !== (values['registry-dir'] === undefined)) {
-      throw new Error('--service and --registry-dir go together');
-    }
+    const registryGiven = values['registry-dir'] !== undefined || values.registry !== undefined;
+    if (values['registry-dir'] !== undefined && values.registry !== undefined) throw new Error('give --registry-dir or --registry, not both');
+    if ((values.service === undefined) === registryGiven) throw new Error('--service goes with --registry-dir or --registry');
     args = {
       port: num('--port', values.port, 0) ?? 0,
       id: values.id,
@@ -54,7 +57,7 @@ async function main(): Promise<number> {
       drainNoticeMs: num('--drain-notice-ms', values['drain-notice-ms'], 0),
       drainGraceMs: num('--drain-grace-ms', values['drain-grace-ms'], 0),
       service: values.service,
-      registryDir: values['registry-dir'],
+      registry: values.registry ?? (values['registry-dir'] !== undefined ? `file:///?dir=${encodeURIComponent(path.resolve(values['registry-dir']))}` : undefined),
       control: values.control,
     };
   } catch (error) {
@@ -62,9 +65,22 @@ async function main(): Promise<number> {
     return 2;
   }
   const echo = createEchoService({ id: args.id, latencyMs: args.latencyMs });
-  // The embedded file registry: the instance appears there once serving, and leaves it first
-  // when drained (or by TTL and the pid check when killed).
-  const registry = args.registryDir !== undefined ? new FileRegistry({ dir: args.registryDir }) : undefined;
+  // The instance appears in the registry once serving, and leaves it first when drained (when
+  // killed: by the file registry's pid check, or when its etcd lease or Consul TTL check expires).
+  let registry: Registry | undefined;
+  if (args.registry !== undefined && args.service !== undefined) {
+    const uri = serviceTargetIn(args.registry, args.service);
+    if (!uri) {
+      process.stderr.write(`ha-backend: --registry must be a registry like file:, etcd://HOST:PORT or consul://HOST:PORT, got '${args.registry}' (${USAGE})\n`);
+      return 2;
+    }
+    try {
+      registry = parseDiscoveryTarget(uri).createRegistry();
+    } catch (error) {
+      process.stderr.write(`ha-backend: --registry: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
   const instance = await serve({
     ...(registry && args.service ? { register: registrar(registry, { service: args.service, ...(args.id ? { instanceId: args.id } : {}) }) } : {}),
     services: [{ definition: echoServiceDefinition, implementation: echo.implementation, name: ECHO_SERVICE_NAME }],

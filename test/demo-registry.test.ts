@@ -1,0 +1,59 @@
+/**
+ * The demo on a real distributed registry (`grpc-ha demo -- --registry etcd://...`, a real etcd):
+ * the backends register there, the client follows them through it, the story (slow, NOT_SERVING,
+ * SIGKILL, replacement) runs with no failed call, and the end leaves no process and no key — not
+ * even the SIGKILLed backend's, whose lease would otherwise outlive the demo.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startEtcd, type TestEtcd } from './support/etcd.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('grpc-ha demo --registry etcd://', () => {
+  let etcd: TestEtcd;
+  before(async () => {
+    etcd = await startEtcd();
+  });
+  after(async () => {
+    await etcd?.destroy();
+  });
+
+  it('runs the story through a real etcd with no failed call and leaves no key and no process behind', async () => {
+    const r = await run(['demo', '--duration', '8', '--backends', '3', '--registry', `etcd://${etcd.endpoint}`], 60_000);
+    assert.equal(r.code, 0, r.stderr.slice(-500));
+    assert.match(r.stdout, new RegExp(`registry: etcd ${etcd.endpoint.replace(/\./g, '\\.')}`));
+    assert.match(r.stdout, /summary: \d+ calls, 0 failed/);
+    const pids = [...r.stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 4, 'three backends and the replacement');
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'a backend process is still alive');
+    assert.equal((await etcd.etcdctl('get', '--prefix', 'echo/', '--keys-only')).trim(), '', 'an instance key is left in etcd');
+    // Four registrations and four removals at least went through etcd itself.
+    const status = JSON.parse(await etcd.etcdctl('endpoint', 'status', '-w', 'json')) as { Status: { header: { revision: number } } }[];
+    assert.ok(status[0]!.Status.header.revision >= 9, `etcd revision ${status[0]!.Status.header.revision}: the backends did not register there`);
+  });
+
+  it('says so in one line and exits 3 when the registry does not answer', async () => {
+    const r = await run(['demo', '--duration', '3', '--registry', 'etcd://127.0.0.1:1'], 30_000);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /demo: the registry etcd 127\.0\.0\.1:1 does not answer/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
