@@ -2,10 +2,14 @@
  * The demo on a real distributed registry (`grpc-ha demo -- --registry etcd://...`, a real etcd):
  * the backends register there, the client follows them through it, the story (slow, NOT_SERVING,
  * SIGKILL, replacement) runs with no failed call, and the end leaves no process and no key — not
- * even the SIGKILLed backend's, whose lease would otherwise outlive the demo.
+ * even the SIGKILLed backend's, whose lease would otherwise outlive the demo. And Ctrl-C on a
+ * terminal (SIGINT to the whole process group) stops it just as cleanly.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startEtcd, type TestEtcd } from './support/etcd.js';
@@ -55,5 +59,38 @@ describe('grpc-ha demo --registry etcd://', () => {
     assert.equal(r.code, 3);
     assert.match(r.stderr, /demo: the registry etcd 127\.0\.0\.1:1 does not answer/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
+
+describe('grpc-ha demo on Ctrl-C', () => {
+  it('stops every backend and leaves no registry entry when the terminal sends SIGINT to the process group', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-ctrlc-'));
+    try {
+      // Its own process group, as a shell job has: the group's SIGINT is what Ctrl-C sends.
+      const child = spawn(process.execPath, [CLI, 'demo', '--duration', '60', '--no-faults', '--registry-dir', dir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      let stdout = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 30_000;
+      while (!/\[\s*2s\] total/.test(stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.match(stdout, /\[\s*2s\] total/, 'the demo did not reach its second tick');
+      assert.ok(readdirSync(path.join(dir, 'services', 'echo')).some((n) => n.endsWith('.json')), 'the backends are not registered');
+      process.kill(-child.pid!, 'SIGINT');
+      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      assert.equal(code, 130);
+      assert.match(stdout, /stopping \(Ctrl-C\)/);
+      assert.match(stdout, /summary: \d+ calls, 0 failed/);
+      const pids = [...stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+      assert.equal(pids.length, 3);
+      for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'a backend process is still alive');
+      assert.deepEqual(readdirSync(path.join(dir, 'services', 'echo')).filter((n) => n.endsWith('.json')), [], 'a registry entry is left behind');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -86,7 +86,7 @@ program
 
 program
   .command('demo')
-  .description('the demo cluster (what npm start runs); flags after -- go to it, see `grpc-ha demo -- --help`')
+  .description('the demo cluster (what npm start runs); see `grpc-ha demo --help`')
   .allowUnknownOption()
   .allowExcessArguments()
   .helpOption(false)
@@ -97,7 +97,8 @@ program
 
 program
   .command('bench')
-  .description('run benchmark scenarios: picker, overhead, slow-backend, eject, discovery, failover (all by default)')
+  .description('run benchmark scenarios: picker, overhead, slow-backend, eject, discovery, failover, proxy (all by default)')
+  .addHelpText('after', '\nExamples:\n  grpc-ha bench                      # every scenario, markdown tables, JSON in bench/results/\n  grpc-ha bench picker --json        # one scenario, one JSON object per line\n  grpc-ha bench slow-backend --quick # a shorter run')
   .allowUnknownOption()
   .allowExcessArguments()
   .argument('[args...]', 'scenarios and flags (--json, --quick)')

@@ -30,6 +30,26 @@ import { ECHO_SERVICE_NAME, EchoClient } from './echo-service.js';
 const USAGE =
   'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 20] [--slow-ms 25] [--no-faults] [--registry-dir DIR | --registry REGISTRY]';
 const SERVICE = 'echo';
+const HELP = `${USAGE}
+
+A small highly-available cluster on this machine: example backends (grpc-ha instances, one
+process each) registered in a registry, a client balancing over them with a grpc-ha policy, a
+live view every second, and a scripted story (slow backend, NOT_SERVING, SIGKILL, replacement).
+
+  --policy P          balancing policy (${[...POLICY_NAMES, 'round_robin'].join(', ')}); default peak_ewma
+  --backends N        backends to start, 2-16; default 3
+  --duration S        seconds to run; default 20
+  --slow-ms MS        latency added to the backend that gets slow; default 25
+  --no-faults         steady traffic, no story
+  --registry-dir DIR  the embedded file registry in DIR (default: a temporary directory)
+  --registry R        any registry: file:///?dir=DIR, etcd://HOST:PORT, consul://HOST:PORT
+
+Examples:
+  npm start
+  npm start -- --policy least_request --backends 4 --duration 60
+  grpc-ha demo --registry etcd://127.0.0.1:2379 --no-faults
+
+Exit codes: 0 no call failed, 1 some call failed, 2 bad arguments, 3 registry unreachable, 130 Ctrl-C.`;
 
 interface Args {
   policy: string;
@@ -42,7 +62,7 @@ interface Args {
   registry: string | undefined;
 }
 
-function parse(): Args {
+function parse(): Args | 'help' {
   const { values } = parseArgs({
     options: {
       policy: { type: 'string', default: 'peak_ewma' },
@@ -52,8 +72,10 @@ function parse(): Args {
       'no-faults': { type: 'boolean', default: false },
       'registry-dir': { type: 'string' },
       registry: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) return 'help';
   const policy = values.policy;
   if (!(POLICY_NAMES as readonly string[]).includes(policy) && policy !== 'round_robin') {
     throw new Error(`--policy must be one of ${[...POLICY_NAMES, 'round_robin'].join(', ')}, got '${policy}'`);
@@ -112,7 +134,12 @@ function reachable(registry: Registry, timeoutMs: number): Promise<void> {
 async function main(): Promise<number> {
   let args: Args;
   try {
-    args = parse();
+    const parsed = parse();
+    if (parsed === 'help') {
+      console.log(HELP);
+      return 0;
+    }
+    args = parsed;
   } catch (error) {
     console.error(`demo: ${(error as Error).message} (${USAGE})`);
     return 2;
