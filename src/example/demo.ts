@@ -160,7 +160,8 @@ async function main(): Promise<number> {
     console.error(`demo: --registry ${(error as Error).message} (${USAGE})`);
     return 2;
   }
-  const target = experimental.uriToString(uri);
+  // "file:///echo?dir=..." as the README writes targets (grpc-js's own form would be "file:echo?dir=...").
+  const target = uri.authority === undefined ? `${uri.scheme}:///${uri.path}` : experimental.uriToString(uri);
   console.log(`grpc-ha demo: ${args.backends} backends, policy ${args.policy}, ${args.durationS} s${args.faults ? '' : ', no faults'}`);
   console.log(`registry: ${registry.description} (target ${target})`);
   try {
