@@ -1,24 +1,33 @@
 /**
- * Active health checking of one backend with grpc.health.v1.Health/Check, sent every
- * `intervalMs` over the backend's own connection (so a check proves the very connection calls
- * use). The two messages are tiny, so they are encoded by hand rather than through a proto loader.
+ * Active health checking of one backend over the backend's own connection (so a check proves the
+ * very connection calls use), in one of two modes:
+ * - `watch` (the default, as grpc-js and gRFC A17 do): one long-lived grpc.health.v1.Health/Watch
+ *   stream; every message the backend sends is its current status, applied at once. When the
+ *   stream ends it is opened again after `intervalMs`.
+ * - `check`: grpc.health.v1.Health/Check every `intervalMs`, with a deadline of `timeoutMs`;
+ *   `unhealthyThreshold`/`healthyThreshold` consecutive results flip the state (Envoy's model).
+ * The two messages are tiny, so they are encoded by hand rather than through a proto loader.
  */
-import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import { GrpcStatus } from './grpc-status.js';
+import { ErrorCode, errorCodeName } from './h2/frame.js';
+import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
 import type { HealthCheckConfig } from './proxy-config.js';
 import type { Upstream } from './upstream.js';
 
 const CHECK_PATH = '/grpc.health.v1.Health/Check';
+const WATCH_PATH = '/grpc.health.v1.Health/Watch';
 /** `HealthCheckResponse.ServingStatus.SERVING` (grpc/health/v1/health.proto). */
 const SERVING = 1;
 
-/** Runs periodic checks for one upstream and reports flips past the configured thresholds. */
+/** Runs checks for one upstream and reports flips. */
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
-  private inFlight: ClientHttp2Stream | undefined;
+  private inFlight: H2Stream | undefined;
   private passes = 0;
   private failures = 0;
   private running = false;
+  /** Bumped on every start/stop so events of an old stream are ignored. */
+  private generation = 0;
 
   constructor(
     private readonly upstream: Upstream,
@@ -26,84 +35,120 @@ export class HealthChecker {
     private readonly report: (serving: boolean, reason: string) => void,
   ) {}
 
-  /** Checks now, then every interval, until `stop()`. */
+  /** Checks now (or opens the Watch stream), until `stop()`. */
   start(): void {
     this.stop();
     this.running = true;
     // A fresh connection starts from "unknown": one passing check makes it usable.
     this.passes = this.config.healthyThreshold - 1;
     this.failures = 0;
-    this.check();
+    this.run();
   }
 
   /** Stops checking (the connection went away or the backend was removed). */
   stop(): void {
     this.running = false;
+    this.generation++;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.inFlight?.close();
+    this.inFlight?.reset(ErrorCode.CANCEL);
     this.inFlight = undefined;
   }
 
-  private check(): void {
-    const session = this.upstream.session;
-    if (!this.running || !session || session.closed || session.destroyed) return;
+  private run(): void {
+    const connection = this.upstream.connection;
+    if (!this.running || connection === undefined || connection.draining) return;
+    const watch = this.config.mode === 'watch';
+    const generation = this.generation;
+    const chunks: Buffer[] = [];
+    let buffered = 0;
     let done = false;
-    const finish = (serving: boolean, reason: string): void => {
+    const timing: { deadline?: NodeJS.Timeout } = {};
+    const current = (): boolean => generation === this.generation && this.running;
+    /** The stream ended; schedule the next check or the next Watch. */
+    const end = (serving: boolean | null, reason: string): void => {
       if (done) return;
       done = true;
-      clearTimeout(deadline);
+      clearTimeout(timing.deadline);
+      if (!current()) return;
       this.inFlight = undefined;
-      this.record(serving, reason);
-      if (this.running) {
-        this.timer = setTimeout(() => this.check(), this.config.intervalMs);
-        this.timer.unref();
-      }
+      if (serving !== null) this.record(serving, reason, !watch);
+      this.timer = setTimeout(() => this.run(), this.config.intervalMs);
+      this.timer.unref();
     };
-    let stream: ClientHttp2Stream;
-    try {
-      stream = session.request({
-        ':method': 'POST',
-        ':path': CHECK_PATH,
-        ':scheme': this.upstream.scheme,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'grpc-timeout': `${this.config.timeoutMs}m`,
-      });
-    } catch (error) {
-      finish(false, `health check could not start: ${(error as Error).message}`);
-      return;
-    }
-    this.inFlight = stream;
-    const deadline = setTimeout(() => {
-      stream.close();
-      finish(false, `health check timed out after ${this.config.timeoutMs} ms`);
-    }, this.config.timeoutMs);
-    const chunks: Buffer[] = [];
-    const onStatus = (headers: IncomingHttpHeaders): void => {
-      const status = Number(headers['grpc-status']);
+    const onStatus = (fields: readonly string[]): void => {
+      const status = Number(field(fields, 'grpc-status'));
       if (status === GrpcStatus.OK) {
-        const value = servingStatus(Buffer.concat(chunks));
-        finish(value === SERVING, `health check says ${statusName(value)}`);
+        // Check: the answer; Watch: the server ended the stream, which says nothing about health.
+        if (watch) end(null, '');
+        else {
+          const value = servingStatus(Buffer.concat(chunks));
+          end(value === SERVING, `health check says ${statusName(value)}`);
+        }
       } else if (status === GrpcStatus.UNIMPLEMENTED) {
         // "If the server does not support the health-checking service ... the client should
         // consider the backend healthy" (gRFC A17, with a log). Same here.
-        finish(true, 'health service not implemented');
+        end(true, 'health service not implemented');
       } else {
-        finish(false, `health check failed with grpc-status ${headers['grpc-status']}: ${decodeURIComponent(String(headers['grpc-message'] ?? ''))}`);
+        end(false, `health check failed with grpc-status ${field(fields, 'grpc-status')}: ${safeDecode(field(fields, 'grpc-message') ?? '')}`);
       }
     };
-    stream.on('response', (headers, flags) => {
-      if (flags & 1 /* END_STREAM: Trailers-Only */) onStatus(headers);
-    });
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('trailers', onStatus);
-    stream.on('error', () => {});
-    stream.on('close', () => finish(false, `health check stream closed (${stream.rstCode ?? 'no code'})`));
-    stream.end(encodeCheckRequest(this.config.service));
+    const handler: StreamHandler = {
+      onHeaders: (_stream, fields, endStream) => {
+        if (endStream) onStatus(fields);
+      },
+      onData: (stream, data) => {
+        stream.consume(data.length);
+        if (!current()) return;
+        chunks.push(data);
+        buffered += data.length;
+        if (!watch) return;
+        // Watch: each complete length-prefixed message is a status update.
+        let all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
+        while (all.length >= 5 && all.length >= 5 + all.readUInt32BE(1)) {
+          const size = 5 + all.readUInt32BE(1);
+          const value = servingStatus(all.subarray(0, size));
+          clearTimeout(timing.deadline);
+          this.record(value === SERVING, `health watch says ${statusName(value)}`, false);
+          all = all.subarray(size);
+        }
+        chunks.length = 0;
+        buffered = all.length;
+        if (buffered > 0) chunks.push(all);
+      },
+      onReset: (_stream, code: number, kind: ResetKind) => {
+        end(false, `health check stream ${kind === 'connection' ? 'lost with its connection' : `reset with ${errorCodeName(code)}`}`);
+      },
+      onSent: () => {},
+    };
+    const fields = [
+      ':method', 'POST',
+      ':scheme', this.upstream.scheme,
+      ':path', watch ? WATCH_PATH : CHECK_PATH,
+      ':authority', this.upstream.address,
+      'content-type', 'application/grpc',
+      'te', 'trailers',
+    ];
+    if (!watch) fields.push('grpc-timeout', `${this.config.timeoutMs}m`);
+    const stream = connection.request(fields, false, handler);
+    if (stream === null) {
+      end(false, 'health check could not start: the connection takes no new stream');
+      return;
+    }
+    this.inFlight = stream;
+    // Check: the deadline of the call; Watch: the first status must come within it too.
+    timing.deadline = setTimeout(() => {
+      stream.reset(ErrorCode.CANCEL);
+      end(false, `health check timed out after ${this.config.timeoutMs} ms`);
+    }, this.config.timeoutMs);
+    stream.sendData(encodeRequest(this.config.service), true);
   }
 
-  private record(serving: boolean, reason: string): void {
+  private record(serving: boolean, reason: string, thresholds: boolean): void {
+    if (!thresholds) {
+      this.report(serving, reason);
+      return;
+    }
     if (serving) {
       this.failures = 0;
       if (++this.passes >= this.config.healthyThreshold) this.report(true, reason);
@@ -114,8 +159,21 @@ export class HealthChecker {
   }
 }
 
+function field(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 /** A length-prefixed `HealthCheckRequest { string service = 1; }`. */
-function encodeCheckRequest(service: string): Buffer {
+function encodeRequest(service: string): Buffer {
   const name = Buffer.from(service, 'utf8');
   const body = name.length === 0 ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0x0a]), varint(name.length), name]);
   const prefix = Buffer.alloc(5);

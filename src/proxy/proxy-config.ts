@@ -40,7 +40,9 @@ export const PROXY_DEFAULTS = {
   pendingTimeoutMs: 5_000,
   /** How long a backend connection may take to establish, ms (grpc-js min connect timeout: 20 s; shorter for a proxy). */
   connectTimeoutMs: 5_000,
-  /** Health check period (Envoy has no default; grpc-js uses Watch). */
+  /** Health checking with the Watch stream (grpc-js and gRFC A17 do) or Check polls (Envoy). */
+  healthMode: 'watch',
+  /** Health check period; in watch mode, the delay before a Watch stream that ended is opened again (Envoy has no default). */
   healthIntervalMs: 5_000,
   /** Health check deadline. */
   healthTimeoutMs: 1_000,
@@ -73,6 +75,8 @@ export interface BackendTls {
 
 /** Active health checking of a cluster's backends with grpc.health.v1.Health/Check. */
 export interface HealthCheckConfig {
+  /** `watch`: one grpc.health.v1.Health/Watch stream; `check`: a Check call every intervalMs. */
+  readonly mode: 'watch' | 'check';
   readonly intervalMs: number;
   readonly timeoutMs: number;
   /** The service name sent in HealthCheckRequest; '' asks about the whole server. */
@@ -147,6 +151,7 @@ const clusterSchema = z
     policy: z.unknown().optional(),
     healthCheck: z
       .object({
+        mode: z.enum(['watch', 'check'], { error: 'must be "watch" or "check"' }).optional(),
         intervalMs: integer(10).optional(),
         timeoutMs: integer(1).optional(),
         service: z.string({ error: 'must be a string' }).optional(),
@@ -251,6 +256,7 @@ export function parseProxyConfig(input: unknown, baseDir = process.cwd()): Proxy
       policyJson: c.policy ?? null,
       healthCheck: hc
         ? {
+            mode: hc.mode ?? PROXY_DEFAULTS.healthMode,
             intervalMs: hc.intervalMs ?? PROXY_DEFAULTS.healthIntervalMs,
             timeoutMs: hc.timeoutMs ?? PROXY_DEFAULTS.healthTimeoutMs,
             service: hc.service ?? '',

@@ -1,15 +1,23 @@
 /**
  * One backend of a cluster: a single multiplexed HTTP/2 connection to it (reconnected with
  * backoff), its live load for the picker, and its health. Calls from every client connection
- * share the one upstream session, as nginx's `keepalive` upstreams and Envoy do.
+ * share the one upstream connection, as nginx's `keepalive` upstreams and Envoy do.
  */
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { EndpointLoad } from '../algorithms/endpoint-load.js';
+import { splitAddress } from '../discovery/instance.js';
+import { H2Connection } from './h2/connection.js';
+import { MAX_WINDOW } from './h2/frame.js';
+import type { H2Stream, StreamHandler } from './h2/stream.js';
 import type { BackendTls, HealthCheckConfig } from './proxy-config.js';
 import { HealthChecker } from './health-checker.js';
 
 /** Connection backoff (gRPC connection-backoff.md: INITIAL_BACKOFF 1 s, MULTIPLIER 1.6, JITTER 0.2; MAX lowered from 120 s to 30 s for a proxy). */
 const BACKOFF = { initialMs: 1000, multiplier: 1.6, jitter: 0.2, maxMs: 30_000 } as const;
+
+/** SETTINGS_MAX_HEADER_LIST_SIZE toward backends: responses and trailers carry metadata like requests do (grpc-go/C core: 16 KiB), with room. */
+const UPSTREAM_MAX_HEADER_LIST_SIZE = 65_536;
 
 /** Connection state of an upstream, as grpc-js names subchannel states. */
 export type UpstreamState = 'idle' | 'connecting' | 'ready' | 'transient_failure' | 'closed';
@@ -33,7 +41,7 @@ export class Upstream {
   /** Live load read by the cluster's picker (the same EndpointLoad the grpc-js policies use). */
   readonly load = new EndpointLoad();
   /** The connection, when one is established or being established. */
-  session: ClientHttp2Session | undefined;
+  connection: H2Connection | undefined;
   state: UpstreamState = 'idle';
   health: UpstreamHealth;
   /** Why the last connection attempt or health check failed, for UNAVAILABLE messages and the admin view. */
@@ -43,7 +51,8 @@ export class Upstream {
   private backoffMs: number = BACKOFF.initialMs;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly checker: HealthChecker | undefined;
-  private readonly authority: string;
+  private readonly host: string;
+  private readonly port: number;
 
   constructor(
     /** `host:port`, the endpoint key. */
@@ -52,7 +61,9 @@ export class Upstream {
     public weight: number,
     private readonly options: UpstreamOptions,
   ) {
-    this.authority = `${options.tls ? 'https' : 'http'}://${address}`;
+    const hp = splitAddress(address);
+    this.host = hp?.host ?? address;
+    this.port = hp?.port ?? 0;
     this.health = options.healthCheck ? 'unknown' : 'serving';
     if (options.healthCheck) {
       this.checker = new HealthChecker(this, options.healthCheck, (serving, reason) => this.setHealth(serving, reason));
@@ -76,48 +87,54 @@ export class Upstream {
     this.retryTimer = undefined;
     this.setState('connecting');
     const tls = this.options.tls;
-    const session = http2.connect(this.authority, {
-      settings: { enablePush: false, initialWindowSize: this.options.windowBytes },
-      ...(tls && {
-        ...(tls.ca && { ca: tls.ca }),
-        ...(tls.cert && { cert: tls.cert, key: tls.key }),
-        ...(tls.serverName && { servername: tls.serverName }),
-        ALPNProtocols: ['h2'],
-      }),
-    });
-    this.session = session;
-    const timer = setTimeout(() => {
-      this.lastError = `connect timeout after ${this.options.connectTimeoutMs} ms`;
-      session.destroy();
-    }, this.options.connectTimeoutMs);
-    session.once('connect', () => {
-      clearTimeout(timer);
-      if (this.session !== session) return;
-      // The connection window is consumed as data arrives (Node), so it only has to cover the
-      // stream windows in flight; a larger one keeps many concurrent big streams fast.
-      session.setLocalWindowSize(Math.max(this.options.windowBytes * 16, 65_535));
-      this.backoffMs = BACKOFF.initialMs;
-      this.lastError = '';
-      this.setState('ready');
-      this.checker?.start();
-    });
-    session.on('error', (error: Error) => {
-      this.lastError = error.message;
-    });
-    session.once('goaway', () => {
+    const socket: Socket = tls
+      ? tlsConnect({
+          host: this.host,
+          port: this.port,
+          ...(tls.ca && { ca: tls.ca }),
+          ...(tls.cert && { cert: tls.cert, key: tls.key }),
+          servername: tls.serverName ?? this.host,
+          ALPNProtocols: ['h2'],
+        })
+      : netConnect({ host: this.host, port: this.port });
+    const windowBytes = this.options.windowBytes;
+    const connection: H2Connection = new H2Connection(socket, {
+      role: 'client',
+      streamWindow: windowBytes,
+      // The connection window only has to cover the stream windows in flight; a larger one keeps
+      // many concurrent big streams fast. It is granted back only as data leaves the proxy.
+      connectionWindow: Math.min(Math.max(windowBytes * 16, 65_535), MAX_WINDOW),
+      maxHeaderListSize: UPSTREAM_MAX_HEADER_LIST_SIZE,
+      onReady: () => {
+        clearTimeout(timer);
+        if (this.connection !== connection) return;
+        this.backoffMs = BACKOFF.initialMs;
+        this.lastError = '';
+        this.setState('ready');
+        this.checker?.start();
+      },
       // "the sender will ignore frames sent on streams initiated by the receiver [above
       // last-stream-id]" - RFC 9113 §6.8: take no new streams here, reconnect for later calls.
-      if (this.session === session) this.lost(session, 'backend sent GOAWAY');
+      onGoaway: () => {
+        if (this.connection === connection) this.lost(connection, connection.lastError || 'backend sent GOAWAY');
+      },
+      onClose: (reason) => {
+        clearTimeout(timer);
+        if (this.connection === connection) this.lost(connection, reason || 'connection closed');
+      },
     });
-    session.once('close', () => {
-      clearTimeout(timer);
-      if (this.session === session) this.lost(session, this.lastError || 'connection closed');
-    });
+    this.connection = connection;
+    const timer = setTimeout(() => {
+      connection.lastError = `connect timeout after ${this.options.connectTimeoutMs} ms`;
+      connection.destroy();
+    }, this.options.connectTimeoutMs);
   }
 
-  /** Opens a stream for a call. Only valid while `state` is 'ready'. */
-  request(headers: OutgoingHttpHeaders): ClientHttp2Stream {
-    return this.session!.request(headers, { endStream: false });
+  /** Opens a stream for a call; null when the connection cannot take one now. */
+  request(fields: readonly string[], handler: StreamHandler): H2Stream | null {
+    const connection = this.connection;
+    if (connection === undefined || this.state !== 'ready') return null;
+    return connection.request(fields, false, handler);
   }
 
   /** Stops using the backend: no new calls; calls in flight finish on the open connection. */
@@ -125,22 +142,22 @@ export class Upstream {
     this.setState('closed');
     clearTimeout(this.retryTimer);
     this.checker?.stop();
-    const session = this.session;
-    this.session = undefined;
-    session?.close();
+    const connection = this.connection;
+    this.connection = undefined;
+    connection?.close();
   }
 
   /** Closes the connection at once, failing calls in flight (shutdown after the grace period). */
   destroy(): void {
-    const session = this.session;
+    const connection = this.connection;
     this.close();
-    session?.destroy();
+    connection?.destroy();
   }
 
-  private lost(session: ClientHttp2Session, reason: string): void {
-    this.session = undefined;
+  private lost(connection: H2Connection, reason: string): void {
+    this.connection = undefined;
     this.checker?.stop();
-    if (!session.closed && !session.destroyed) session.close();
+    connection.close();
     if (this.state === 'closed') return;
     this.lastError = reason;
     this.setState('transient_failure');

@@ -1,0 +1,343 @@
+/**
+ * HPACK (RFC 7541): a decoder with the static and dynamic tables and Huffman strings, and an
+ * encoder. Header lists are flat arrays `[name, value, name, value, ...]` of latin1 strings, so
+ * every octet passes through unchanged (binary `-bin` metadata, UTF-8 the proxy never inspects).
+ *
+ * The encoder never adds to the dynamic table ("literal header field without indexing", §6.2.2)
+ * and never Huffman-codes: on loopback and LAN the bytes saved cost more CPU than they return,
+ * and a peer's table size setting can then never be violated.
+ */
+import { HUFFMAN_CODES, HUFFMAN_LENGTHS } from './huffman-table.js';
+
+/** RFC 7541 Appendix A. */
+const STATIC_TABLE: readonly (readonly [string, string])[] = [
+  [':authority', ''],
+  [':method', 'GET'],
+  [':method', 'POST'],
+  [':path', '/'],
+  [':path', '/index.html'],
+  [':scheme', 'http'],
+  [':scheme', 'https'],
+  [':status', '200'],
+  [':status', '204'],
+  [':status', '206'],
+  [':status', '304'],
+  [':status', '400'],
+  [':status', '404'],
+  [':status', '500'],
+  ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'],
+  ['accept-language', ''],
+  ['accept-ranges', ''],
+  ['accept', ''],
+  ['access-control-allow-origin', ''],
+  ['age', ''],
+  ['allow', ''],
+  ['authorization', ''],
+  ['cache-control', ''],
+  ['content-disposition', ''],
+  ['content-encoding', ''],
+  ['content-language', ''],
+  ['content-length', ''],
+  ['content-location', ''],
+  ['content-range', ''],
+  ['content-type', ''],
+  ['cookie', ''],
+  ['date', ''],
+  ['etag', ''],
+  ['expect', ''],
+  ['expires', ''],
+  ['from', ''],
+  ['host', ''],
+  ['if-match', ''],
+  ['if-modified-since', ''],
+  ['if-none-match', ''],
+  ['if-range', ''],
+  ['if-unmodified-since', ''],
+  ['last-modified', ''],
+  ['link', ''],
+  ['location', ''],
+  ['max-forwards', ''],
+  ['proxy-authenticate', ''],
+  ['proxy-authorization', ''],
+  ['range', ''],
+  ['referer', ''],
+  ['refresh', ''],
+  ['retry-after', ''],
+  ['server', ''],
+  ['set-cookie', ''],
+  ['strict-transport-security', ''],
+  ['transfer-encoding', ''],
+  ['user-agent', ''],
+  ['vary', ''],
+  ['via', ''],
+  ['www-authenticate', ''],
+];
+
+/** "The size of an entry is the sum of its name's length in octets ..., its value's length in octets, and 32" - RFC 7541 §4.1. */
+const ENTRY_OVERHEAD = 32;
+
+/** A malformed header block: "a decoding error ... MUST be treated as a connection error of type COMPRESSION_ERROR" - RFC 9113 §4.3. */
+export class HpackError extends Error {}
+
+/** Huffman decoding tree, flattened: node i has children at [2i] and [2i+1]; a negative entry is -(symbol+1). */
+const TREE: Int32Array = buildTree();
+
+function buildTree(): Int32Array {
+  const tree = new Int32Array(2 * 512).fill(0);
+  let nodes = 1;
+  for (let sym = 0; sym < 257; sym++) {
+    const code = HUFFMAN_CODES[sym]!;
+    const len = HUFFMAN_LENGTHS[sym]!;
+    let node = 0;
+    for (let bit = len - 1; bit >= 0; bit--) {
+      const slot = 2 * node + ((code >>> bit) & 1);
+      if (bit === 0) {
+        tree[slot] = -(sym + 1);
+      } else {
+        if (tree[slot] === 0) tree[slot] = nodes++;
+        node = tree[slot]!;
+      }
+    }
+  }
+  return tree;
+}
+
+/** Decodes a Huffman string (RFC 7541 §5.2) to latin1. */
+export function huffmanDecode(buf: Buffer, start: number, end: number): string {
+  const out: number[] = [];
+  let node = 0;
+  // Bits read since the last complete symbol, and whether they were all ones (valid padding).
+  let pending = 0;
+  let allOnes = true;
+  for (let i = start; i < end; i++) {
+    const byte = buf[i]!;
+    for (let bit = 7; bit >= 0; bit--) {
+      const b = (byte >>> bit) & 1;
+      const next = TREE[2 * node + b]!;
+      pending++;
+      if (b === 0) allOnes = false;
+      if (next < 0) {
+        const sym = -next - 1;
+        // "A Huffman-encoded string literal containing the EOS symbol MUST be treated as a decoding error" - §5.2.
+        if (sym === 256) throw new HpackError('Huffman string contains EOS');
+        out.push(sym);
+        node = 0;
+        pending = 0;
+        allOnes = true;
+      } else if (next === 0) {
+        throw new HpackError('invalid Huffman code');
+      } else {
+        node = next;
+      }
+    }
+  }
+  // "Padding strictly longer than 7 bits MUST be treated as a decoding error ... padding not
+  // corresponding to the most significant bits of the code for the EOS symbol MUST be treated as a decoding error" - §5.2.
+  if (pending > 7 || !allOnes) throw new HpackError('invalid Huffman padding');
+  return Buffer.from(out).toString('latin1', 0, out.length);
+}
+
+/** Huffman-encodes latin1 `s` (used by tests; the encoder sends raw strings). */
+export function huffmanEncode(s: string): Buffer {
+  const bytes: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const sym = s.charCodeAt(i) & 0xff;
+    const code = HUFFMAN_CODES[sym]!;
+    const len = HUFFMAN_LENGTHS[sym]!;
+    for (let bit = len - 1; bit >= 0; bit--) {
+      acc = (acc << 1) | ((code >>> bit) & 1);
+      if (++bits === 8) {
+        bytes.push(acc);
+        acc = 0;
+        bits = 0;
+      }
+    }
+  }
+  if (bits > 0) bytes.push(((acc << (8 - bits)) | ((1 << (8 - bits)) - 1)) & 0xff);
+  return Buffer.from(bytes);
+}
+
+/** Result of decoding one header block. */
+export interface DecodedBlock {
+  /** `[name, value, ...]`. */
+  readonly fields: string[];
+  /** RFC 9113 §6.5.2 size: name + value + 32 per field. */
+  readonly size: number;
+}
+
+/** Decodes header blocks of one connection, in order (the dynamic table is per connection). */
+export class HpackDecoder {
+  /** Dynamic table entries, newest first, as [name, value]. */
+  private table: [string, string][] = [];
+  private tableSize = 0;
+  /** The limit the peer set with a size update, at most `maxTableSize`. */
+  private limit: number;
+
+  /** `maxTableSize`: our SETTINGS_HEADER_TABLE_SIZE (4096 unless we advertise otherwise). */
+  constructor(private readonly maxTableSize = 4096) {
+    this.limit = maxTableSize;
+  }
+
+  /** Decodes a complete header block; throws HpackError when it is malformed. */
+  decode(buf: Buffer): DecodedBlock {
+    const fields: string[] = [];
+    let size = 0;
+    let i = 0;
+    const end = buf.length;
+    let fieldSeen = false;
+    while (i < end) {
+      const b = buf[i]!;
+      let name: string;
+      let value: string;
+      if (b & 0x80) {
+        // §6.1 Indexed Header Field.
+        const [index, next] = readInt(buf, i, 7);
+        i = next;
+        [name, value] = this.entry(index);
+      } else if ((b & 0xe0) === 0x20) {
+        // §6.3 Dynamic Table Size Update: "MUST occur at the beginning of the first header block following the change".
+        if (fieldSeen) throw new HpackError('dynamic table size update after a header field');
+        const [newSize, next] = readInt(buf, i, 5);
+        i = next;
+        if (newSize > this.maxTableSize) throw new HpackError(`dynamic table size ${newSize} exceeds the limit ${this.maxTableSize}`);
+        this.limit = newSize;
+        this.evict(0);
+        continue;
+      } else {
+        // §6.2: 01 incremental indexing (6-bit index), 0000 without / 0001 never indexed (4-bit).
+        const indexing = (b & 0xc0) === 0x40;
+        const [index, next] = readInt(buf, i, indexing ? 6 : 4);
+        i = next;
+        if (index === 0) {
+          const [n, after] = readString(buf, i);
+          name = n;
+          i = after;
+        } else {
+          name = this.entry(index)[0];
+        }
+        const [v, after] = readString(buf, i);
+        value = v;
+        i = after;
+        if (indexing) this.add(name, value);
+      }
+      fieldSeen = true;
+      fields.push(name, value);
+      size += name.length + value.length + ENTRY_OVERHEAD;
+    }
+    return { fields, size };
+  }
+
+  private entry(index: number): readonly [string, string] {
+    if (index === 0) throw new HpackError('index 0');
+    if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
+    const e = this.table[index - STATIC_TABLE.length - 1];
+    if (e === undefined) throw new HpackError(`index ${index} beyond the tables`);
+    return e;
+  }
+
+  private add(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    // "an attempt to add an entry larger than the maximum size causes the table to be emptied" - §4.4.
+    this.evict(size);
+    if (size <= this.limit) {
+      this.table.unshift([name, value]);
+      this.tableSize += size;
+    }
+  }
+
+  /** Evicts oldest entries until `room` more octets fit. */
+  private evict(room: number): void {
+    while (this.table.length > 0 && this.tableSize + room > this.limit) {
+      const [n, v] = this.table.pop()!;
+      this.tableSize -= n.length + v.length + ENTRY_OVERHEAD;
+    }
+  }
+}
+
+/** §5.1 integer with an N-bit prefix at `buf[i]`; returns [value, next offset]. */
+function readInt(buf: Buffer, i: number, prefix: number): [number, number] {
+  const max = (1 << prefix) - 1;
+  let value = buf[i]! & max;
+  i++;
+  if (value < max) return [value, i];
+  let shift = 0;
+  for (;;) {
+    if (i >= buf.length) throw new HpackError('truncated integer');
+    const b = buf[i++]!;
+    value += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((b & 0x80) === 0) break;
+    // Nothing legitimate needs more than 2^28 (header blocks are bounded far below that).
+    if (shift > 28) throw new HpackError('integer too large');
+  }
+  return [value, i];
+}
+
+/** §5.2 string literal at `buf[i]`; returns [latin1 string, next offset]. */
+function readString(buf: Buffer, i: number): [string, number] {
+  if (i >= buf.length) throw new HpackError('truncated string');
+  const huffman = (buf[i]! & 0x80) !== 0;
+  const [len, start] = readInt(buf, i, 7);
+  const end = start + len;
+  if (end > buf.length) throw new HpackError('string beyond the header block');
+  return [huffman ? huffmanDecode(buf, start, end) : buf.toString('latin1', start, end), end];
+}
+
+/** Static-table index of each name (first match), and of each exact name+value pair. */
+const STATIC_NAME = new Map<string, number>();
+const STATIC_PAIR = new Map<string, number>();
+STATIC_TABLE.forEach(([name, value], i) => {
+  if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
+  if (value !== '') STATIC_PAIR.set(`${name}\0${value}`, i + 1);
+});
+
+/** Encodes header lists as literals without indexing (static-table names and pairs where they match). */
+export class HpackEncoder {
+  /** Encodes `[name, value, ...]` into a header block. */
+  encode(fields: readonly string[]): Buffer {
+    let max = 0;
+    for (let i = 0; i < fields.length; i++) max += fields[i]!.length + 6;
+    const out = Buffer.allocUnsafe(max);
+    let at = 0;
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!;
+      const value = fields[i + 1]!;
+      const pair = name.charCodeAt(0) === 58 /* ':' */ || name === 'content-type' ? STATIC_PAIR.get(`${name}\0${value}`) : undefined;
+      if (pair !== undefined) {
+        at = writeInt(out, at, pair, 7, 0x80);
+        continue;
+      }
+      const nameIndex = STATIC_NAME.get(name);
+      if (nameIndex !== undefined) {
+        at = writeInt(out, at, nameIndex, 4, 0x00);
+      } else {
+        out[at++] = 0x00;
+        at = writeInt(out, at, name.length, 7, 0x00);
+        at += out.write(name, at, 'latin1');
+      }
+      at = writeInt(out, at, value.length, 7, 0x00);
+      at += out.write(value, at, 'latin1');
+    }
+    return out.subarray(0, at);
+  }
+}
+
+/** §5.1 integer with an N-bit prefix and the high `bits` of the first octet. */
+function writeInt(out: Buffer, at: number, value: number, prefix: number, bits: number): number {
+  const max = (1 << prefix) - 1;
+  if (value < max) {
+    out[at++] = bits | value;
+    return at;
+  }
+  out[at++] = bits | max;
+  value -= max;
+  while (value >= 0x80) {
+    out[at++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[at++] = value;
+  return at;
+}

@@ -1,0 +1,182 @@
+/**
+ * The protections the proxy's own HTTP/2 engine gives that nghttp2 used to (RFC 9113 §5.4 error
+ * handling, §10.5 denial of service), driven by a bare client writing the frames no well-behaved
+ * client sends: each gets the error code the RFC names, and the proxy keeps serving others.
+ * Also the proxy's own deadline enforcement, and both health checking modes.
+ */
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
+import type { EchoClient } from '../src/example/echo-service.js';
+import type { Proxy } from '../src/proxy/proxy.js';
+import { echoClient, eventually, frame, FRAME, grpcRequestHeaders, headerBlock, PREFACE, proxyFor, RawConnection, unary } from './support/proxy.js';
+
+const C = http2.constants;
+const SETTINGS = frame(FRAME.SETTINGS, 0, 0);
+const END_STREAM = 0x1;
+const END_HEADERS = 0x4;
+const CONTINUATION = 0x9;
+const UNARY = '/grpcha.example.v1.Echo/Unary';
+const HELD = '/held.v1.Held/Call';
+
+/** grpc-status of the HEADERS frames the proxy sent on `streamId` (Trailers-Only answers). */
+function statusOf(c: RawConnection, streamId: number): string | undefined {
+  const f = c.frames.find((x) => x.type === FRAME.HEADERS && x.streamId === streamId && x.flags & END_STREAM);
+  if (!f) return undefined;
+  // Our encoder writes literals without Huffman: the value follows the name in plain text.
+  const m = /grpc-status.(\d+)/.exec(f.payload.toString('latin1'));
+  return m?.[1];
+}
+
+describe('proxy: HTTP/2 protocol errors and floods', () => {
+  let backend: ExampleServer;
+  let blackHole: Server;
+  const held: Socket[] = [];
+  let proxy: Proxy;
+  let good: EchoClient;
+
+  before(async () => {
+    backend = await startExampleServer({ id: 'b' });
+    // Accepts TCP and never speaks HTTP/2: calls routed there wait for a backend, unread.
+    blackHole = createServer((s) => held.push(s.on('error', () => {})));
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    proxy = await proxyFor({
+      limits: { maxConcurrentStreams: 5, streamWindowBytes: 65_535 },
+      clusters: {
+        echo: { target: backend.address },
+        held: { target: `127.0.0.1:${(blackHole.address() as { port: number }).port}`, connectTimeoutMs: 10_000, pendingTimeoutMs: 10_000 },
+      },
+      routes: [{ prefix: '/held.', cluster: 'held' }, { service: '*', cluster: 'echo' }],
+    });
+    good = echoClient(proxy);
+    await unary(good);
+  });
+
+  after(async () => {
+    good.close();
+    await proxy.close(100);
+    for (const s of held) s.destroy();
+    await new Promise((r) => blackHole.close(r));
+    await backend.stop(100);
+  });
+
+  async function expectGoaway(frames: Buffer[], code: number): Promise<RawConnection> {
+    const c = await RawConnection.open(proxy.port);
+    c.write(Buffer.concat([PREFACE, SETTINGS, ...frames]));
+    await eventually(() => c.goawayCode() !== undefined, 3000, 'GOAWAY');
+    assert.equal(c.goawayCode(), code);
+    c.close();
+    assert.equal((await unary(good)).serverId, 'b', 'another client was affected');
+    return c;
+  }
+
+  it('answers a frame larger than SETTINGS_MAX_FRAME_SIZE with FRAME_SIZE_ERROR', async () => {
+    await expectGoaway([frame(FRAME.DATA, 0, 1, Buffer.alloc(20_000))], C.NGHTTP2_FRAME_SIZE_ERROR);
+  });
+
+  it('answers a first frame other than SETTINGS, HEADERS on stream 0 and a zero WINDOW_UPDATE with PROTOCOL_ERROR', async () => {
+    const c = await RawConnection.open(proxy.port);
+    c.write(Buffer.concat([PREFACE, frame(FRAME.PING, 0, 0, Buffer.alloc(8))]));
+    await eventually(() => c.goawayCode() !== undefined, 3000, 'GOAWAY');
+    assert.equal(c.goawayCode(), C.NGHTTP2_PROTOCOL_ERROR);
+    c.close();
+    await expectGoaway([frame(FRAME.HEADERS, END_HEADERS, 0, headerBlock(grpcRequestHeaders(UNARY)))], C.NGHTTP2_PROTOCOL_ERROR);
+    await expectGoaway([frame(FRAME.WINDOW_UPDATE, 0, 0, Buffer.alloc(4))], C.NGHTTP2_PROTOCOL_ERROR);
+  });
+
+  it('resets a malformed request (uppercase field name) with PROTOCOL_ERROR, keeping the connection', async () => {
+    const c = await RawConnection.open(proxy.port);
+    c.write(Buffer.concat([PREFACE, SETTINGS, frame(FRAME.HEADERS, END_HEADERS | END_STREAM, 1, headerBlock(grpcRequestHeaders(UNARY, [['X-Upper', 'v']])))]));
+    await eventually(() => c.resets().has(1), 3000, 'RST_STREAM');
+    assert.equal(c.resets().get(1), C.NGHTTP2_PROTOCOL_ERROR);
+    assert.equal(c.closed, false);
+    c.close();
+  });
+
+  it('resets a stream that sends past its window with FLOW_CONTROL_ERROR', async () => {
+    const c = await RawConnection.open(proxy.port);
+    const frames = [PREFACE, SETTINGS, frame(FRAME.HEADERS, END_HEADERS, 1, headerBlock(grpcRequestHeaders(HELD)))];
+    for (let i = 0; i < 5; i++) frames.push(frame(FRAME.DATA, 0, 1, Buffer.alloc(16_000)));
+    c.write(Buffer.concat(frames));
+    await eventually(() => c.resets().has(1), 3000, 'RST_STREAM');
+    assert.equal(c.resets().get(1), C.NGHTTP2_FLOW_CONTROL_ERROR);
+    c.close();
+  });
+
+  it('closes a connection flooding PING, SETTINGS or empty CONTINUATION frames with ENHANCE_YOUR_CALM', async () => {
+    await expectGoaway(Array.from({ length: 1100 }, () => frame(FRAME.PING, 0, 0, Buffer.alloc(8))), C.NGHTTP2_ENHANCE_YOUR_CALM);
+    await expectGoaway(Array.from({ length: 150 }, () => SETTINGS), C.NGHTTP2_ENHANCE_YOUR_CALM);
+    const block = headerBlock(grpcRequestHeaders(UNARY));
+    await expectGoaway([frame(FRAME.HEADERS, 0, 1, block), ...Array.from({ length: 40 }, () => frame(CONTINUATION, 0, 1))], C.NGHTTP2_ENHANCE_YOUR_CALM);
+  });
+
+  it('closes a rapid-reset connection (CVE-2023-44487) with ENHANCE_YOUR_CALM', async () => {
+    const frames: Buffer[] = [];
+    const block = headerBlock(grpcRequestHeaders(HELD));
+    const rst = Buffer.alloc(4);
+    rst.writeUInt32BE(C.NGHTTP2_CANCEL);
+    for (let i = 0; i < 150; i++) {
+      frames.push(frame(FRAME.HEADERS, END_HEADERS, 1 + 2 * i, block), frame(FRAME.RST_STREAM, 0, 1 + 2 * i, rst));
+    }
+    await expectGoaway(frames, C.NGHTTP2_ENHANCE_YOUR_CALM);
+  });
+});
+
+describe('proxy: deadlines', () => {
+  it('ends a call at its grpc-timeout with DEADLINE_EXCEEDED and resets the backend stream, even if the client does not', async () => {
+    const backend = http2.createServer();
+    const resets: number[] = [];
+    backend.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.on('close', () => resets.push(stream.rstCode));
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      // Never ends: only the deadline ends this call.
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const proxy = await proxyFor({ clusters: { raw: { target: `127.0.0.1:${(backend.address() as { port: number }).port}` } } });
+    const c = await RawConnection.open(proxy.port);
+    const started = Date.now();
+    c.write(Buffer.concat([PREFACE, SETTINGS, frame(FRAME.HEADERS, END_HEADERS | END_STREAM, 1, headerBlock(grpcRequestHeaders(UNARY, [['grpc-timeout', '300m']])))]));
+    await eventually(() => c.frames.some((f) => f.type === FRAME.HEADERS && f.streamId === 1 && f.flags & END_STREAM), 3000, 'the status');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 250, `ended after ${elapsed} ms`);
+    assert.equal(statusOf(c, 1), '4');
+    await eventually(() => resets.length === 1, 3000, 'the backend stream reset');
+    assert.equal(resets[0], C.NGHTTP2_CANCEL);
+    c.close();
+    await proxy.close(100);
+    await new Promise((r) => backend.close(r));
+  });
+});
+
+describe('proxy: health checking modes', () => {
+  for (const mode of ['watch', 'check'] as const) {
+    it(`takes a NOT_SERVING backend out of rotation and back (${mode})`, async () => {
+      const a = await startExampleServer({ id: 'a' });
+      const b = await startExampleServer({ id: 'b' });
+      const proxy = await proxyFor({
+        clusters: {
+          echo: {
+            target: `${a.address},${b.address}`,
+            policy: 'round_robin',
+            // In watch mode the interval only paces re-opening a Watch: a flip must come from the stream itself.
+            healthCheck: { mode, intervalMs: mode === 'watch' ? 60_000 : 50, timeoutMs: 500, unhealthyThreshold: 1, healthyThreshold: 1 },
+          },
+        },
+      });
+      const backends = () => (proxy.state().clusters as { backends: { health: string }[] }[])[0]!.backends;
+      await eventually(() => backends().every((x) => x.health === 'serving'), 3000, 'both serving');
+      a.setServing(false);
+      await eventually(() => backends().some((x) => x.health === 'not_serving'), 3000, 'a not serving');
+      const client = echoClient(proxy);
+      for (let i = 0; i < 4; i++) assert.equal((await unary(client)).serverId, 'b');
+      a.setServing(true);
+      await eventually(() => backends().every((x) => x.health === 'serving'), 3000, 'a back');
+      client.close();
+      await proxy.close(100);
+      await Promise.all([a.stop(100), b.stop(100)]);
+    });
+  }
+});
