@@ -27,6 +27,7 @@ import { DEFAULT_HEALTH_SETTINGS, healthCheckServiceName, type HealthSettings } 
 import { HealthPicker, type HealthPickerSource } from './health-picker.js';
 import { HealthSubchannel, type EndpointHandle, type HealthSubchannelOwner } from './health-subchannel.js';
 import { knownHealth, watchHealth } from './health-watch.js';
+import { EjectionTimers } from './ejection-timers.js';
 import { emptyEjectionCounters, OutlierDetector, type EjectionCounters, type Ejection } from './outlier-detector.js';
 import { inPanic } from './panic-threshold.js';
 import { slowStartFactor, type SlowStartSettings } from './slow-start.js';
@@ -82,10 +83,7 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
   private byAddress = new Map<string, EndpointEntry>();
   private readonly attached = new Set<HealthSubchannel>();
   private detector: OutlierDetector | null = null;
-  private intervalTimer: NodeJS.Timeout | undefined;
-  private intervalMs = 0;
-  private expiryTimer: NodeJS.Timeout | undefined;
-  private expiryAt = Number.POSITIVE_INFINITY;
+  private readonly timers: EjectionTimers;
   private resolutionNote = '';
   private refreshing = false;
   private refreshAgain = false;
@@ -101,6 +99,7 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     private readonly owner: string,
     private readonly env: PickerEnv,
   ) {
+    this.timers = new EjectionTimers(env.now, { interval: () => this.onInterval(), expiry: () => this.onExpiry() });
     this.helper = experimental.createChildChannelControlHelper(parent, {
       createSubchannel: (address, args) => this.createSubchannel(address, args),
       updateState: (state, picker, errorMessage) => this.forward(state, picker, errorMessage),
@@ -152,8 +151,7 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
   /** Stops timers and health checks, and drops the child's later updates; call it before destroying the child. */
   destroy(): void {
     this.destroyed = true;
-    clearInterval(this.intervalTimer);
-    clearTimeout(this.expiryTimer);
+    this.timers.stop();
     for (const w of this.attached) this.unsubscribe(w);
     this.attached.clear();
   }
@@ -231,16 +229,7 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     } else {
       this.detector.updateSettings(o);
     }
-    const intervalMs = o?.intervalMs ?? 0;
-    if (intervalMs !== this.intervalMs) {
-      clearInterval(this.intervalTimer);
-      this.intervalTimer = undefined;
-      this.intervalMs = intervalMs;
-      if (intervalMs > 0) {
-        this.intervalTimer = setInterval(() => this.onInterval(), intervalMs);
-        this.intervalTimer.unref();
-      }
-    }
+    this.timers.setInterval(o?.intervalMs ?? 0);
     this.scheduleExpiry();
   }
 
@@ -294,21 +283,14 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
   }
 
   private scheduleExpiry(): void {
-    const next = this.detector?.nextExpiry() ?? Number.POSITIVE_INFINITY;
-    if (next === this.expiryAt) return;
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
-    this.expiryAt = next;
-    if (!Number.isFinite(next) || this.destroyed) return;
-    this.expiryTimer = setTimeout(() => {
-      this.expiryTimer = undefined;
-      this.expiryAt = Number.POSITIVE_INFINITY;
-      if (this.detector === null || this.destroyed) return;
-      for (const key of this.detector.expire()) experimental.log(logVerbosity.INFO, `grpc-ha ${this.owner}: ${key} returns after its ejection`);
-      this.refresh();
-      this.scheduleExpiry();
-    }, Math.max(0, Math.ceil(next - this.env.now())));
-    this.expiryTimer.unref();
+    if (!this.destroyed) this.timers.schedule(this.detector);
+  }
+
+  private onExpiry(): void {
+    if (this.detector === null || this.destroyed) return;
+    for (const key of this.detector.expire()) experimental.log(logVerbosity.INFO, `grpc-ha ${this.owner}: ${key} returns after its ejection`);
+    this.refresh();
+    this.scheduleExpiry();
   }
 
   /** Recomputes every endpoint's condition and panic mode, then what each wrapper reports. */

@@ -6,7 +6,7 @@
  */
 import { experimental, type Metadata, type status as Status } from '@grpc/grpc-js';
 import { HealthSubchannel, type EndpointHandle } from './health-subchannel.js';
-import { keepProbability, MAX_SLOW_START_ATTEMPTS, slowStartFactor, type SlowStartSettings } from './slow-start.js';
+import { slowStartFactor, slowStartPick, type SlowStartSettings } from './slow-start.js';
 
 /** What the picker reads from its layer; the layer owns and updates it, the picker only reads. */
 export interface HealthPickerSource {
@@ -39,25 +39,25 @@ export class HealthPicker implements experimental.Picker {
     let result = this.child.pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     if (!(result.subchannel instanceof HealthSubchannel)) return result;
-    let wrapper: HealthSubchannel = result.subchannel;
     const source = this.source;
     const slowStart = source.slowStart;
     if (slowStart !== null) {
       const now = source.now();
       if (now < source.rampUntil) {
         const maxFactor = slowStartFactor(now - source.oldestHealthySince, slowStart);
-        // Rejection sampling: keep a ramping endpoint's pick with probability factor/maxFactor,
-        // otherwise ask the child again; the last attempt is kept whatever it is.
-        for (let attempt = 1; attempt < MAX_SLOW_START_ATTEMPTS; attempt++) {
-          const keep = keepProbability(source.factorOf(wrapper.endpoint, now), maxFactor);
-          if (keep >= 1 || source.random() < keep) break;
-          const again = this.child.pick(args);
-          if (again.pickResultType !== experimental.PickResultType.COMPLETE || !(again.subchannel instanceof HealthSubchannel)) break;
-          result = again;
-          wrapper = again.subchannel;
-        }
+        result = slowStartPick(
+          result,
+          () => {
+            const again = this.child.pick(args);
+            return again.pickResultType === experimental.PickResultType.COMPLETE && again.subchannel instanceof HealthSubchannel ? again : null;
+          },
+          (r) => source.factorOf((r.subchannel as HealthSubchannel).endpoint, now),
+          maxFactor,
+          () => source.random(),
+        );
       }
     }
+    const wrapper = result.subchannel as HealthSubchannel;
     const subchannel = wrapper.unwrap();
     const endpoint = wrapper.endpoint;
     if (!source.counting || endpoint === undefined) return { ...result, subchannel } as experimental.PickResult;

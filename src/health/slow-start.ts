@@ -12,6 +12,7 @@
  * endpoint's share by its factor relative to the most advanced endpoint. When every endpoint is
  * equally new (a fresh deployment) nothing changes, as in Envoy.
  */
+import type { RandomSource } from '../algorithms/picker.js';
 import { SLOW_START_DEFAULTS } from './health-defaults.js';
 
 /** Slow start settings; see README for the defaults. */
@@ -42,4 +43,28 @@ export function slowStartFactor(elapsedMs: number, settings: SlowStartSettings):
  */
 export function keepProbability(factor: number, maxFactor: number): number {
   return maxFactor <= 0 || factor >= maxFactor ? 1 : factor / maxFactor;
+}
+
+/**
+ * Slow start over any picker, by rejection sampling: keeps `first` with probability
+ * factor/maxFactor, otherwise asks `pickAgain` (null: nothing else to pick, keep what we have);
+ * after MAX_SLOW_START_ATTEMPTS the last pick is kept whatever it is, so a pick stays bounded.
+ * Shared by the grpc-js health picker and the proxy cluster.
+ */
+export function slowStartPick<T>(
+  first: T,
+  pickAgain: () => T | null,
+  factorOf: (pick: T) => number,
+  maxFactor: number,
+  random: RandomSource,
+): T {
+  let pick = first;
+  for (let attempt = 1; attempt < MAX_SLOW_START_ATTEMPTS; attempt++) {
+    const keep = keepProbability(factorOf(pick), maxFactor);
+    if (keep >= 1 || random() < keep) break;
+    const again = pickAgain();
+    if (again === null) break;
+    pick = again;
+  }
+  return pick;
 }

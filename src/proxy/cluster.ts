@@ -1,11 +1,15 @@
 /**
  * A cluster: the backends one endpoint source reports, a picker snapshot over the available ones
  * (the shared pure pickers, rebuilt only when availability changes), per-backend stream limits,
- * and a bounded queue of calls waiting for a backend.
+ * a bounded queue of calls waiting for a backend, and passive health (outlier ejection, slow
+ * start, panic threshold: cluster-health.ts) fed by the outcome of every call.
  */
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
+import { slowStartPick } from '../health/slow-start.js';
+import { ClusterHealth } from './cluster-health.js';
 import { createEndpointSource, type EndpointSource, type ProxyEndpoint } from './endpoint-source.js';
 import type { ClusterConfig } from './proxy-config.js';
+import { GrpcStatus } from './grpc-status.js';
 import { Upstream } from './upstream.js';
 
 /** A call waiting for a backend. */
@@ -49,6 +53,7 @@ export class Cluster {
   private closed = false;
   /** The header carrying the ring-hash key, if the policy uses one. */
   readonly hashHeader: string | undefined;
+  private readonly health: ClusterHealth;
 
   constructor(
     readonly config: ClusterConfig,
@@ -57,6 +62,10 @@ export class Cluster {
     this.env = options.env ?? defaultPickerEnv;
     this.hashHeader = config.policy.hashHeader;
     this.source = createEndpointSource(config.target, `clusters.${config.name}.target`);
+    const log = options.log ?? (() => {});
+    this.health = new ClusterHealth(config.health, config.healthCheck !== null, this.env, () => this.scheduleRebuild(), (m) =>
+      log(`cluster ${config.name}: ${m}`),
+    );
   }
 
   /** Subscribes to the endpoint source and starts connecting to backends. */
@@ -69,16 +78,34 @@ export class Cluster {
     const picker = this.picker;
     if (picker === null) return null;
     const list = this.pickList;
-    const i = picker.pick(hashKey);
+    let i = picker.pick(hashKey);
+    const health = this.health;
+    if (health.rampUntil !== Number.NEGATIVE_INFINITY) {
+      const now = this.env.now();
+      if (now < health.rampUntil) {
+        i = slowStartPick(i, () => picker.pick(hashKey), (k) => health.factorOf(list[k]!, now), health.maxFactor(now), this.env.random);
+      }
+    }
     const chosen = list[i]!;
-    const max = this.config.maxConcurrentStreamsPerBackend;
-    if (chosen.available && chosen.load.inFlight < max) return chosen;
+    if (this.hasRoom(chosen)) return chosen;
     // The choice is full (or, for ring_hash, down): take the next one with room, in ring order.
     for (let k = 1; k < list.length; k++) {
       const u = list[(i + k) % list.length]!;
-      if (u.available && u.load.inFlight < max) return u;
+      if (this.hasRoom(u)) return u;
     }
     return null;
+  }
+
+  /** Whether `u` may take a call now: usable, and below maxConcurrentStreamsPerBackend. */
+  private hasRoom(u: Upstream): boolean {
+    return this.usable(u) && u.load.inFlight < this.config.maxConcurrentStreamsPerBackend;
+  }
+
+  /** Connected and healthy and not ejected; in panic, connected is enough (Envoy "balance across all hosts"). */
+  private usable(u: Upstream): boolean {
+    const health = this.health;
+    if (health.panic) return u.state === 'ready';
+    return u.available && (!health.counting || health.ejectionOf(u.address) === null);
   }
 
   /**
@@ -108,9 +135,14 @@ export class Cluster {
     this.pending.push(call);
   }
 
-  /** Records the end of a call on `upstream` and lets a waiting call have the slot. */
-  release(upstream: Upstream, latencyMs: number | undefined, failed: boolean): void {
+  /**
+   * Records the end of a call on `upstream` and lets a waiting call have the slot. `grpcStatus`
+   * is the call's final status for outlier ejection; without it a failed call counts as
+   * UNAVAILABLE and any other as OK.
+   */
+  release(upstream: Upstream, latencyMs: number | undefined, failed: boolean, grpcStatus?: number): void {
     upstream.load.end(this.env.now(), latencyMs, failed, this.config.policy.ewma);
+    if (this.health.counting) this.health.recordResult(upstream.address, grpcStatus ?? (failed ? GrpcStatus.UNAVAILABLE : GrpcStatus.OK));
     if (this.pending.length > 0) this.drain();
   }
 
@@ -128,6 +160,7 @@ export class Cluster {
   close(force = false): void {
     this.closed = true;
     this.source.close();
+    this.health.close();
     for (const u of this.upstreams.values()) {
       if (force) u.destroy();
       else u.close();
@@ -154,7 +187,12 @@ export class Cluster {
       target: this.config.target,
       policy: this.config.policy.definition.name,
       pending: this.pending.length,
-      backends: [...this.upstreams.values()].map((u) => u.toJSON()),
+      ...(this.health.panic && { panic: true }),
+      ...(this.health.counters && { ejections: this.health.counters }),
+      backends: [...this.upstreams.values()].map((u) => {
+        const e = this.health.ejectionOf(u.address);
+        return { ...u.toJSON(), ...(e && { ejected: { reason: e.reason, kind: e.kind, remainingMs: Math.max(0, Math.round(e.until - this.env.now())) } }) };
+      }),
     };
   }
 
@@ -170,6 +208,7 @@ export class Cluster {
     let notServing = 0;
     let lastError = '';
     for (const u of this.upstreams.values()) {
+      if (this.health.ejectionOf(u.address) !== null) continue;
       if (u.available) {
         if (u.load.inFlight >= this.config.maxConcurrentStreamsPerBackend) full++;
         else ready++;
@@ -185,6 +224,7 @@ export class Cluster {
     if (connecting) counts.push(`${connecting} connecting`);
     if (notServing) counts.push(`${notServing} failing health checks`);
     if (down) counts.push(`${down} unreachable`);
+    counts.push(...this.health.describeEjections(this.upstreams.keys()));
     return `${parts[0]}: ${counts.join(', ')}${lastError ? ` (last error: ${lastError})` : ''}`;
   }
 
@@ -193,7 +233,7 @@ export class Cluster {
     if (this.closed) return `cluster ${this.config.name} was removed`;
     if (!this.resolved) return null;
     for (const u of this.upstreams.values()) {
-      if (u.available || u.state === 'connecting' || u.state === 'idle') return null;
+      if (this.usable(u) || u.state === 'connecting' || u.state === 'idle') return null;
     }
     return `cluster ${this.config.name}: no backend available; ${this.describe()}`;
   }
@@ -215,7 +255,10 @@ export class Cluster {
         connectTimeoutMs: this.config.connectTimeoutMs,
         windowBytes: this.options.windowBytes,
         healthCheck: this.config.healthCheck,
-        onChange: () => this.scheduleRebuild(),
+        onChange: (changed) => {
+          this.health.upstreamChanged(changed);
+          this.scheduleRebuild();
+        },
       });
       this.upstreams.set(e.address, u);
       u.connect();
@@ -226,6 +269,7 @@ export class Cluster {
         u.close();
       }
     }
+    this.health.setBackends(this.upstreams.keys());
     this.rebuild();
   }
 
@@ -242,8 +286,10 @@ export class Cluster {
   private rebuild(): void {
     const definition = this.config.policy.definition;
     const all = [...this.upstreams.values()];
-    const list = definition.includeUnavailable ? (all.some((u) => u.available) ? all : []) : all.filter((u) => u.available);
-    const endpoints: PickerEndpoint[] = list.map((u) => ({ key: u.address, weight: u.weight, load: u.load, available: u.available }));
+    const selected = this.health.select(all);
+    const list = definition.includeUnavailable ? (selected.length > 0 ? all : []) : selected;
+    const usable = new Set(selected);
+    const endpoints: PickerEndpoint[] = list.map((u) => ({ key: u.address, weight: u.weight, load: u.load, available: usable.has(u) }));
     this.picker = list.length === 0 ? null : definition.createPicker(endpoints, this.config.policy.options, this.env, this.picker ?? undefined);
     this.pickList = list;
     this.drain();

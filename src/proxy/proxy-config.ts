@@ -10,6 +10,7 @@ import { integer, parseConfig } from '../config/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
 import type { PolicyConfig } from '../grpc/policy-config.js';
 import { splitAddress as parseHostPort } from '../discovery/instance.js';
+import { DEFAULT_HEALTH_SETTINGS, HEALTH_FIELD_NAMES, healthFields, toHealthSettings, type HealthSettings } from '../health/health-config.js';
 import { parseClusterPolicy } from './cluster-policy.js';
 import { createEndpointSource } from './endpoint-source.js';
 import './registry-endpoint-source.js';
@@ -108,6 +109,12 @@ export interface ClusterConfig {
   readonly connectTimeoutMs: number;
   readonly retry: RetryConfig | null;
   readonly tls: BackendTls | null;
+  /**
+   * Outlier ejection, slow start and panic threshold: the library's health settings (the same
+   * fields, validation and defaults as a policy's `outlierEjection`, `slowStart`,
+   * `panicThresholdPercent`), set on the cluster.
+   */
+  readonly health: HealthSettings;
 }
 
 /** A route: calls whose service matches go to `cluster`. */
@@ -160,6 +167,7 @@ const clusterSchema = z
       })
       .strict()
       .optional(),
+    ...healthFields,
     maxConcurrentStreamsPerBackend: integer(1).optional(),
     maxPending: integer(0).optional(),
     pendingTimeoutMs: integer(1).optional(),
@@ -242,6 +250,12 @@ export function parseProxyConfig(input: unknown, baseDir = process.cwd()): Proxy
     } catch (error) {
       return fail((error as Error).message);
     }
+    if (policy.health !== DEFAULT_HEALTH_SETTINGS) {
+      // One place per setting: the proxy's clusters carry them, as Envoy's clusters do.
+      const [policyName, options] = Object.entries(c.policy as Record<string, object>)[0]!;
+      const name = HEALTH_FIELD_NAMES.find((n) => n in options)!;
+      fail(`${field}.policy.${policyName}.${name}: set ${name} on the cluster (${field}.${name}), not inside its policy`);
+    }
     try {
       // Sources only parse their target until subscribed, so this validates without side effects.
       createEndpointSource(c.target, `${field}.target`).close();
@@ -277,6 +291,7 @@ export function parseProxyConfig(input: unknown, baseDir = process.cwd()): Proxy
             ...(c.tls.serverName !== undefined && { serverName: c.tls.serverName }),
           }
         : null,
+      health: toHealthSettings(c),
     });
   }
 
@@ -354,5 +369,7 @@ export function zeroConfig(listen: string, target: string, policy?: unknown, adm
 export function sameCluster(a: ClusterConfig, b: ClusterConfig): boolean {
   const { policy: _pa, tls: ta, ...ra } = a;
   const { policy: _pb, tls: tb, ...rb } = b;
-  return JSON.stringify(ra) === JSON.stringify(rb) && JSON.stringify(ta) === JSON.stringify(tb);
+  // Sets (health.outlierEjection.failureCodes) compare by their members.
+  const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (x instanceof Set ? [...(x as Set<unknown>)].sort() : x));
+  return json(ra) === json(rb) && JSON.stringify(ta) === JSON.stringify(tb);
 }
