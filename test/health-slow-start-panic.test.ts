@@ -40,7 +40,11 @@ describe('slow start', () => {
         const text = shares.map((s) => s.toFixed(2)).join(', ');
         // Envoy's factor: max(10 %, max(t, 1 s) / 3 s): 1/3 of a full share in the first second
         // (1/7 of the calls), the full third after the window.
-        assert.ok(shares[0]! < 0.22, `first bucket ${text}`);
+        // least_request is the approximate case (README): P2C prefers the newcomer, which slow
+        // start keeps idle, so some rejected picks come back to it. Measured 0.17-0.22 for it
+        // (0.12-0.16 for the others) against a full share of 0.33.
+        const firstBound = label(policy).startsWith('least_request') ? 0.26 : 0.22;
+        assert.ok(shares[0]! < firstBound, `first bucket ${text}`);
         assert.ok(shares[5]! > 0.27, `after the window ${text}`);
         assert.ok(shares[0]! < shares[3]! && shares[3]! < shares[5]! + 0.03, `ramps up: ${text}`);
       } finally {
