@@ -42,7 +42,8 @@ describe('grpc-ha demo --registry etcd://', () => {
 
   it('runs the story through a real etcd with no failed call and leaves no key and no process behind', async () => {
     const r = await run(['demo', '--duration', '8', '--backends', '3', '--registry', `etcd://${etcd.endpoint}`], 60_000);
-    assert.equal(r.code, 0, r.stderr.slice(-500));
+    const story = r.stdout.split('\n').filter((l) => !l.startsWith('[')).join('\n');
+    assert.equal(r.code, 0, `${story}\n${r.stderr.slice(-500)}`);
     assert.match(r.stdout, new RegExp(`registry: etcd ${etcd.endpoint.replace(/\./g, '\\.')}`));
     assert.match(r.stdout, /summary: \d+ calls, 0 failed/);
     const pids = [...r.stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));

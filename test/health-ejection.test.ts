@@ -39,14 +39,15 @@ describe('outlier ejection', () => {
         }
         const ejectedAt = performance.now();
         assert.equal(failed, 5);
-        const sent = await send(c, 150, 1);
+        // Within the ejection time only (a loaded machine may take longer than 800 ms for 150 calls).
+        const sent = await send(c, 150, 1, 500);
         assert.equal(sent.failed, 0, sent.errors.join('; '));
         assert.equal(bad.stats.failures, 5, 'no call reaches the ejected endpoint');
         bad.setFailure(null);
         const calls = bad.stats.calls;
         await driveUntil(c, () => bad.stats.calls > calls, 'the endpoint to return', 5000);
         const away = performance.now() - ejectedAt;
-        assert.ok(away >= 790 && away < 2000, `back after ${Math.round(away)} ms`);
+        assert.ok(away >= 790 && away < 3000, `back after ${Math.round(away)} ms`);
       } finally {
         c.close();
       }

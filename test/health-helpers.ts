@@ -61,15 +61,16 @@ export interface Sent {
   readonly errors: string[];
 }
 
-/** Sends `calls` unary calls, `concurrency` at a time, each with a different hash key. */
-export async function send(c: EchoClient, calls: number, concurrency = 4): Promise<Sent> {
+/** Sends `calls` unary calls, `concurrency` at a time, each with a different hash key; none starts after `withinMs`. */
+export async function send(c: EchoClient, calls: number, concurrency = 4, withinMs = Number.POSITIVE_INFINITY): Promise<Sent> {
   const byServer = new Map<string, number>();
   const errors: string[] = [];
   let failed = 0;
   let next = 0;
+  const stopAt = performance.now() + withinMs;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < calls) {
+      while (next < calls && performance.now() < stopAt) {
         const i = next++;
         try {
           const r = await unary(c, keyed(i));
