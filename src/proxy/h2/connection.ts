@@ -27,7 +27,9 @@ import {
   windowUpdateFrame,
   writeFrameHeader,
 } from './frame.js';
+import { FloodGuard, type FloodKind } from './flood-guard.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
+import { validRequestFields } from './request-fields.js';
 import { H2Stream, type ResetKind, type StreamHandler } from './stream.js';
 
 /** Options of a connection. */
@@ -53,19 +55,18 @@ export interface ConnectionOptions {
   readonly onStreamCount?: (open: number) => void;
 }
 
-/** Per-second budgets of frames that cost us work but carry no call (RFC 9113 §10.5). */
-const FLOOD = {
-  pings: 1000,
-  settings: 100,
-  emptyData: 1000,
-  /** Streams refused past SETTINGS_MAX_CONCURRENT_STREAMS before the connection is closed (Node's maxSessionRejectedStreams is 100). */
-  refused: 100,
-  /** CONTINUATION frames in one header block. */
-  continuations: 32,
-} as const;
+/** Streams refused past SETTINGS_MAX_CONCURRENT_STREAMS before the connection is closed (Node's maxSessionRejectedStreams is 100). */
+const MAX_REFUSED_STREAMS = 100;
+/** CONTINUATION frames allowed in one header block. */
+const MAX_CONTINUATIONS = 32;
 
 /** Socket bytes pending (ours and the kernel's refusals) beyond which DATA waits for 'drain'. */
 const SOCKET_HIGH_WATER = 1 << 20;
+/**
+ * Past this, a peer that does not read what we write is not read either (until 'drain'): frames
+ * that are not flow-controlled (HEADERS of answers, ACKs, RST_STREAM) cannot pile up without bound.
+ */
+const PAUSE_READING_AT = 4 * SOCKET_HIGH_WATER;
 
 /** Connections with frames to write this tick; written together once the current I/O callback ends. */
 const dirty: H2Connection[] = [];
@@ -115,14 +116,10 @@ export class H2Connection {
   private block: PendingBlock | null = null;
   /** Streams with DATA waiting for window or for the socket. */
   private readonly blocked = new Set<H2Stream>();
-  private floodWindowStart = 0;
-  private pings = 0;
-  private settingsCount = 0;
-  private emptyData = 0;
-  private resets = 0;
+  private readonly floods: FloodGuard;
   private refused = 0;
   private ending = false;
-  private readonly resetBudget: number;
+  private readPaused = false;
   private readonly blockLimit: number;
 
   constructor(
@@ -130,13 +127,19 @@ export class H2Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.prefaceOk = options.role === 'client';
-    this.resetBudget = Math.max(100, 2 * (options.maxConcurrentStreams ?? 100));
+    this.floods = new FloodGuard(Math.max(100, 2 * (options.maxConcurrentStreams ?? 100)));
     // A compressed block is never much larger than the list it decodes to; past this it is a flood.
     this.blockLimit = options.maxHeaderListSize + 16_384;
     if (options.role === 'client') this.nextStreamId = 1;
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.unblock());
+    socket.on('drain', () => {
+      if (this.readPaused) {
+        this.readPaused = false;
+        socket.resume();
+      }
+      this.unblock();
+    });
     socket.on('error', (error: Error) => {
       if (!this.lastError) this.lastError = error.message;
     });
@@ -245,6 +248,10 @@ export class H2Connection {
     }
     out.length = 0;
     this.outBytes = 0;
+    if (this.socket.writableLength > PAUSE_READING_AT && !this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
   }
 
   /** Encodes and queues a HEADERS block (with CONTINUATION frames past the peer's frame size). */
@@ -506,14 +513,10 @@ export class H2Connection {
   }
 
   /** Counts a flood-prone frame; false (and the connection closed) when over budget. */
-  private budget(kind: 'pings' | 'settingsCount' | 'emptyData' | 'resets', limit: number, what: string): boolean {
-    const now = performance.now();
-    if (now - this.floodWindowStart > 1000) {
-      this.floodWindowStart = now;
-      this.pings = this.settingsCount = this.emptyData = this.resets = 0;
-    }
-    if (++this[kind] <= limit) return true;
-    this.fail(ErrorCode.ENHANCE_YOUR_CALM, `more than ${limit} ${what} per second`);
+  private budget(kind: FloodKind, what: string): boolean {
+    const exceeded = this.floods.count(kind);
+    if (exceeded === 0) return true;
+    this.fail(ErrorCode.ENHANCE_YOUR_CALM, `more than ${exceeded} ${what} per second`);
     return false;
   }
 
@@ -535,7 +538,7 @@ export class H2Connection {
     const data = this.stripPadding(flags, payload);
     if (data === null) return this.fail(ErrorCode.PROTOCOL_ERROR, 'invalid padding');
     const endStream = (flags & Flag.END_STREAM) !== 0;
-    if (data.length === 0 && !endStream && !this.budget('emptyData', FLOOD.emptyData, 'empty DATA frames')) return;
+    if (data.length === 0 && !endStream && !this.budget('emptyData', 'empty DATA frames')) return;
     const stream = this.streams.get(id);
     if (stream === undefined || stream.remoteEnded) {
       this.giveBack(size);
@@ -597,7 +600,7 @@ export class H2Connection {
     block.bytes += payload.length;
     // CONTINUATION floods (2024, "HTTP/2 CONTINUATION flood"): bound the block in octets and frames.
     if (block.bytes > this.blockLimit) return this.fail(ErrorCode.ENHANCE_YOUR_CALM, `header block over ${this.blockLimit} octets`);
-    if (++block.frames > FLOOD.continuations) return this.fail(ErrorCode.ENHANCE_YOUR_CALM, `header block in more than ${FLOOD.continuations} frames`);
+    if (++block.frames > MAX_CONTINUATIONS) return this.fail(ErrorCode.ENHANCE_YOUR_CALM, `header block in more than ${MAX_CONTINUATIONS} frames`);
     if (flags & Flag.END_HEADERS) {
       this.block = null;
       this.onHeaderBlock(id, Buffer.concat(block.fragments, block.bytes), block.endStream);
@@ -634,10 +637,10 @@ export class H2Connection {
       // "An endpoint that receives a HEADERS frame that causes its advertised concurrent stream
       // limit to be exceeded MUST treat this as a stream error of type PROTOCOL_ERROR or REFUSED_STREAM" - RFC 9113 §5.1.2.
       this.write(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
-      if (++this.refused > FLOOD.refused) this.fail(ErrorCode.ENHANCE_YOUR_CALM, `more than ${FLOOD.refused} streams refused`);
+      if (++this.refused > MAX_REFUSED_STREAMS) this.fail(ErrorCode.ENHANCE_YOUR_CALM, `more than ${MAX_REFUSED_STREAMS} streams refused`);
       return;
     }
-    if (!validRequest(fields)) return this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+    if (!validRequestFields(fields)) return this.streamError(id, ErrorCode.PROTOCOL_ERROR);
     const created = new H2Stream(id, this, this.peerInitialWindow, this.options.streamWindow);
     created.remoteEnded = endStream;
     this.streams.set(id, created);
@@ -654,7 +657,7 @@ export class H2Connection {
       return;
     }
     // Rapid reset (CVE-2023-44487): streams opened and reset at once cost the backend work each.
-    if (this.options.role === 'server' && !this.budget('resets', this.resetBudget, 'streams reset by the client')) return;
+    if (this.options.role === 'server' && !this.budget('resets', 'streams reset by the client')) return;
     this.closeStream(stream);
     stream.handler.onReset(stream, payload.readUInt32BE(0), 'peer');
   }
@@ -666,7 +669,7 @@ export class H2Connection {
       return;
     }
     if (payload.length % 6 !== 0) return this.fail(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS length not a multiple of 6');
-    if (!this.budget('settingsCount', FLOOD.settings, 'SETTINGS frames')) return;
+    if (!this.budget('settings', 'SETTINGS frames')) return;
     for (let i = 0; i < payload.length; i += 6) {
       const key = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
@@ -709,7 +712,7 @@ export class H2Connection {
     if (payload.length !== 8) return this.fail(ErrorCode.FRAME_SIZE_ERROR, 'PING length');
     if (id !== 0) return this.fail(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
     if (flags & Flag.ACK) return;
-    if (!this.budget('pings', FLOOD.pings, 'PINGs')) return;
+    if (!this.budget('pings', 'PINGs')) return;
     const ack = Buffer.allocUnsafe(17);
     writeFrameHeader(ack, 0, 8, FrameType.PING, Flag.ACK, 0);
     payload.copy(ack, 9);
@@ -766,29 +769,4 @@ export class H2Connection {
     }
     this.resetStream(stream, code, 'local');
   }
-}
-
-/**
- * The request checks of RFC 9113 §8.2 and §8.3 the proxy relies on: lowercase names, pseudo-header
- * fields first and only the request ones, no connection-specific fields.
- */
-function validRequest(fields: readonly string[]): boolean {
-  let regular = false;
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!;
-    if (name.length === 0) return false;
-    if (name.charCodeAt(0) === 58 /* ':' */) {
-      if (regular) return false;
-      if (name !== ':method' && name !== ':path' && name !== ':scheme' && name !== ':authority') return false;
-      continue;
-    }
-    regular = true;
-    for (let k = 0; k < name.length; k++) {
-      const c = name.charCodeAt(k);
-      if (c >= 65 && c <= 90) return false; // "A field name MUST NOT contain characters in the ranges 0x41 to 0x5a" - RFC 9113 §8.2.1.
-    }
-    if (name === 'connection' || name === 'keep-alive' || name === 'proxy-connection' || name === 'transfer-encoding' || name === 'upgrade') return false;
-    if (name === 'te' && fields[i + 1] !== 'trailers') return false;
-  }
-  return true;
 }
