@@ -238,7 +238,7 @@ export class ProxiedCall implements PendingCall, StreamHandler {
       // Response bytes that will never reach the client: the backend's connection gets them back.
       this.creditResponse(this.respReceived);
       // We cancelled it for the client: no latency signal, not the backend's fault.
-      this.release(undefined, false, GrpcStatus.CANCELLED);
+      this.release(undefined, false, undefined);
       this.finish();
       return;
     }
@@ -299,11 +299,12 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     this.respondError(status, message);
   }
 
-  private release(latencyMs: number | undefined, failed: boolean, _status: number): void {
+  /** Ends the attempt on its backend; `status` is the call's final gRPC status (undefined: not the backend's doing). */
+  private release(latencyMs: number | undefined, failed: boolean, status: number | undefined): void {
     const upstream = this.upstream;
     if (upstream === null) return;
     this.upstream = null;
-    this.cluster.release(upstream, latencyMs, failed);
+    this.cluster.release(upstream, latencyMs, failed, status);
   }
 
   /** Ends the downstream call with `status`: Trailers-Only if nothing was sent yet, else in trailers. */
