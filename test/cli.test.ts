@@ -3,16 +3,16 @@
  * not-serving, absent, hanging and health-less servers; usage errors as one line; serve-example.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { loadPackageDefinition, Server, ServerCredentials, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Server, ServerCredentials, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath } from 'grpc-health-check';
-import { ECHO_SERVICE_NAME } from '../src/example/echo-service.js';
+import { ECHO_SERVICE_NAME, EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { CLI, runCli } from './support/run-cli.js';
 
@@ -160,5 +160,74 @@ describe('grpc-ha demo', () => {
     const pids = [...r.stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
     assert.equal(pids.length, 4, 'three backends and the replacement');
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'a backend process is still alive');
+  });
+});
+
+describe('grpc-ha proxy', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'grpc-ha-cli-proxy-'));
+  let a: ExampleServer;
+  let b: ExampleServer;
+  before(async () => {
+    [a, b] = await Promise.all([startExampleServer({ id: 'a' }), startExampleServer({ id: 'b' })]);
+  });
+  after(async () => {
+    await Promise.all([a.stop(0), b.stop(0)]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--help shows both forms with examples and exits 0', async () => {
+    const r = await run(['proxy', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /--config <file>/);
+    assert.match(r.stdout, /grpc-ha proxy --listen :8080 --target file:\/\/\/echo --policy round_robin/);
+  });
+
+  it('rejects bad flags and config in one line naming the flag or field, exit 2', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'clusters:\n  users:\n    target: 127.0.0.1:1\n    outlierEjection: { baseEjectionTimeMs: 0 }\n');
+    const cases: [string[], RegExp][] = [
+      [[], /^grpc-ha: proxy: --config <file> or --target <target> is required\n$/],
+      [['--target', 'nohost'], /^grpc-ha proxy: --target: "nohost" is not host:port/],
+      [['--target', '127.0.0.1:1', '--policy', 'fastest'], /^grpc-ha proxy: --policy: unknown policy "fastest"; known: round_robin/],
+      [['--config', bad, '--listen', ':1'], /^grpc-ha: proxy: --config goes alone; --listen go in the file\n$/],
+      [['--config', bad], /^grpc-ha proxy: proxy config: clusters\.users\.outlierEjection\.baseEjectionTimeMs must be an integer >= 1, got 0 \(in .*bad\.yaml\)\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(['proxy', ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  it('--listen/--target with a registry target follows the registry, and stops on SIGTERM with 0', async () => {
+    const registry = `file:///?dir=${encodeURIComponent(dir)}`;
+    const regA = await start(['register', 'echo', a.address, '--registry', registry], /"event":"registered"/);
+    const proxy = await start(
+      ['proxy', '--listen', '127.0.0.1:0', '--target', `file:///echo?dir=${encodeURIComponent(dir)}`, '--policy', 'round_robin', '--admin', 'off'],
+      /"event":"listening"/,
+    );
+    let regB: Awaited<ReturnType<typeof start>> | undefined;
+    const { port } = JSON.parse(proxy.lines.find((l) => l.includes('listening'))!) as { port: number };
+    const client = new EchoClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    const call = () =>
+      new Promise<string>((resolve, reject) => client.unary({ message: 'hi' }, (e, r) => (e ? reject(e) : resolve(r!.serverId))));
+    try {
+      assert.equal(await call(), 'a');
+      regB = await start(['register', 'echo', b.address, '--registry', registry], /"event":"registered"/);
+      const seen = new Set<string>();
+      for (let i = 0; i < 100 && seen.size < 2; i++) {
+        seen.add(await call());
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual([...seen].sort(), ['a', 'b'], 'the instance registered later takes calls');
+      proxy.child.kill('SIGTERM');
+      assert.equal(await proxy.exited, 0);
+    } finally {
+      client.close();
+      proxy.child.kill('SIGKILL');
+      regA.child.kill('SIGTERM');
+      regB?.child.kill('SIGTERM');
+      await Promise.all([regA.exited, regB?.exited]);
+    }
   });
 });

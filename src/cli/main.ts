@@ -10,10 +10,11 @@ import { durationMs, intIn, numberIn } from './parse-values.js';
 import { runServeExample } from './serve-example-command.js';
 import { runRegister, runResolve } from './discovery-commands.js';
 import { runScript } from './run-script.js';
+import { PROXY_HELP, runProxyCommand, type ProxyCommandOptions } from './proxy-command.js';
 
 const program = new Command()
   .name('grpc-ha')
-  .description('High availability for gRPC services on Node.js: health probes, discovery, balancing, demo, benchmarks.')
+  .description('High availability for gRPC services on Node.js: health probes, discovery, balancing, a gRPC proxy, demo, benchmarks.')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
@@ -82,6 +83,20 @@ program
   .addHelpText('after', '\nExamples:\n  grpc-ha register greeter 127.0.0.1:50051 --registry file:\n  grpc-ha register greeter 10.0.0.7:50051 --registry etcd://127.0.0.1:2379 --weight 2 --zone a --meta lang=go')
   .action(async (service: string, address: string, o: { registry: string; weight?: number; zone?: string; version?: string; id?: string; meta: Record<string, string> }) => {
     process.exitCode = await runRegister(service, address, o);
+  });
+
+program
+  .command('proxy')
+  .description('run the gRPC proxy: HTTP/2 forwarding to backends balanced by the grpc-ha policies, with health checks and ejection')
+  .option('--config <file>', 'YAML config (README "proxy"); reloaded on SIGHUP')
+  .option('--listen <address>', 'with --target: host:port or :port to listen on (default :8080)')
+  .option('--target <target>', 'backends: host:port,... or a registry target (file:///SERVICE, etcd://HOST:PORT/SERVICE, consul://HOST:PORT/SERVICE)')
+  .option('--policy <policy>', 'with --target: a policy name (round_robin, least_request, peak_ewma, ring_hash, ...) or JSON')
+  .option('--admin <address>', 'with --target: admin endpoint host:port, or off (default 127.0.0.1:9901)')
+  .option('--grace <duration>', 'how long calls in flight may finish after SIGTERM', durationMs, 10_000)
+  .addHelpText('after', PROXY_HELP)
+  .action(async (o: ProxyCommandOptions) => {
+    process.exitCode = await runProxyCommand(o);
   });
 
 program

@@ -1,18 +1,16 @@
 /**
- * The proxy as a process:
+ * The proxy as a process (the same as `grpc-ha proxy`):
  *
  *   node dist/src/proxy/main.js --config proxy.yaml
  *   node dist/src/proxy/main.js --listen :8080 --target 127.0.0.1:5001,127.0.0.1:5002 [--policy least_request] [--admin 127.0.0.1:9901|off]
  *
  * Prints one JSON line to stdout once listening: {"event":"listening","port":N,"adminPort":N|null}.
- * SIGHUP reloads the config file (a bad file is logged and changes nothing); SIGTERM/SIGINT stop
- * gracefully (GOAWAY, calls in flight get --grace-ms, default 10 s). Bad arguments or config: one
- * line on stderr naming the field, exit 2.
+ * SIGHUP reloads the config file, listener included (a bad file is logged and changes nothing);
+ * SIGTERM/SIGINT stop gracefully (GOAWAY, calls in flight get --grace-ms, default 10 s). Bad
+ * arguments or config: one line on stderr naming the field, exit 2.
  */
 import { parseArgs } from 'node:util';
-import { GrpcHaError } from '../errors.js';
-import { loadProxyConfigFile, zeroConfig, type ProxyConfig } from './proxy-config.js';
-import { startProxy } from './proxy.js';
+import { PROXY_EXIT, runProxyProcess, type ProxyConfigSource } from './proxy-process.js';
 
 const USAGE =
   'usage: main.js --config proxy.yaml | main.js --listen :8080 --target host:port,... [--policy NAME|JSON] [--admin 127.0.0.1:9901|off] [--grace-ms 10000]';
@@ -35,66 +33,31 @@ async function main(): Promise<number> {
     }));
   } catch (error) {
     console.error(`grpc-ha proxy: ${(error as Error).message}\n${USAGE}`);
-    return 2;
+    return PROXY_EXIT.BAD_CONFIG;
   }
   if (values.help) {
     console.log(USAGE);
-    return 0;
+    return PROXY_EXIT.OK;
   }
   const graceMs = values['grace-ms'] === undefined ? 10_000 : Number(values['grace-ms']);
   if (!(graceMs >= 0)) {
     console.error(`grpc-ha proxy: --grace-ms must be a number >= 0, got '${values['grace-ms']}'`);
-    return 2;
+    return PROXY_EXIT.BAD_CONFIG;
   }
-  const configPath = values.config;
-  const load = (): ProxyConfig => {
-    if (configPath !== undefined) {
-      if (values.listen !== undefined || values.target !== undefined) throw new Error('--config goes alone (no --listen/--target)');
-      return loadProxyConfigFile(configPath);
+  let source: ProxyConfigSource;
+  if (values.config !== undefined) {
+    if (values.listen !== undefined || values.target !== undefined) {
+      console.error('grpc-ha proxy: --config goes alone (no --listen/--target)');
+      return PROXY_EXIT.BAD_CONFIG;
     }
-    if (values.target === undefined) throw new Error(`--config or --target is required\n${USAGE}`);
-    let policy: unknown = values.policy;
-    if (typeof policy === 'string' && policy.trim().startsWith('{')) policy = JSON.parse(policy);
-    return zeroConfig(values.listen ?? ':8080', values.target, policy, values.admin);
-  };
-
-  let config: ProxyConfig;
-  try {
-    config = load();
-  } catch (error) {
-    console.error(`grpc-ha proxy: ${(error as Error).message}`);
-    return 2;
+    source = { configPath: values.config };
+  } else if (values.target !== undefined) {
+    source = { listen: values.listen, target: values.target, policy: values.policy, admin: values.admin };
+  } else {
+    console.error(`grpc-ha proxy: --config or --target is required\n${USAGE}`);
+    return PROXY_EXIT.BAD_CONFIG;
   }
-  let proxy;
-  try {
-    proxy = await startProxy(config);
-  } catch (error) {
-    console.error(`grpc-ha proxy: cannot start: ${(error as Error).message}`);
-    return 1;
-  }
-  console.log(JSON.stringify({ event: 'listening', port: proxy.port, adminPort: proxy.adminPort }));
-
-  process.on('SIGHUP', () => {
-    if (configPath === undefined) {
-      console.error('grpc-ha proxy: SIGHUP ignored: no --config file to reload');
-      return;
-    }
-    try {
-      proxy.reload(loadProxyConfigFile(configPath));
-      console.log(JSON.stringify({ event: 'reloaded' }));
-    } catch (error) {
-      const message = error instanceof GrpcHaError ? error.message : String(error);
-      console.error(`grpc-ha proxy: reload rejected, keeping the running config: ${message}`);
-      console.log(JSON.stringify({ event: 'reload-failed', error: message }));
-    }
-  });
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  await proxy.close(graceMs);
-  return 0;
+  return runProxyProcess(source, graceMs);
 }
 
 process.exitCode = await main();

@@ -2,11 +2,14 @@
  * `startProxy(config)`: the listener, the clusters and the admin endpoint, plus hot reload. A
  * reload validates the new config first (a bad one changes nothing), keeps clusters whose config
  * did not change (connections, load and health included), starts new ones, and lets removed or
- * changed ones finish their calls in flight before closing: no call is dropped.
+ * changed ones finish their calls in flight before closing: no call is dropped. A changed
+ * listener (address, TLS certificates, limits) is bound anew and the old one drains the same way.
  */
 import type { Server } from 'node:http';
 import { Cluster } from './cluster.js';
 import { sameCluster, type ProxyConfig } from './proxy-config.js';
+import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import type { CallStats } from './proxied-call.js';
 import { ProxyListener } from './proxy-listener.js';
 import { Router } from './router.js';
 import { startAdminServer } from './admin-server.js';
@@ -19,35 +22,44 @@ export interface StartProxyOptions {
 
 /** A running proxy. */
 export interface Proxy {
-  /** The bound listener port (useful with port 0). */
+  /** The bound listener port (useful with port 0); changes when a reload moves the listener. */
   readonly port: number;
   /** The bound admin port, or null when the admin endpoint is off. */
   readonly adminPort: number | null;
-  /** Applies a new config; listener settings (listen, tls, limits, admin) need a restart and are kept. */
-  reload(config: ProxyConfig): void;
+  /**
+   * Applies a new config without dropping a call: clusters and routes at once; a changed
+   * listener (listen, tls, limits) is bound anew and the old one drains (GOAWAY, calls in flight
+   * finish); a changed admin endpoint moves. Rejects, changing nothing, when the new listener
+   * cannot be bound.
+   */
+  reload(config: ProxyConfig): Promise<void>;
   /** The admin view: clusters, backends, counters. */
   state(): Record<string, unknown>;
   /** Graceful stop: GOAWAY to clients, calls in flight get up to `graceMs` (default 10 s). */
   close(graceMs?: number): Promise<void>;
 }
 
+/** How long a listener replaced by a reload lets its calls in flight finish (as a graceful stop). */
+const LISTENER_DRAIN_MS = 10_000;
+
+type AdminServer = { server: Server; port: number };
+
 /** Starts a proxy for a validated config. */
 export async function startProxy(config: ProxyConfig, options: StartProxyOptions = {}): Promise<Proxy> {
   const log = options.log ?? ((m: string) => console.error(`grpc-ha proxy: ${m}`));
   let current = config;
-  let clusters = buildClusters(config, new Map(), config.limits.streamWindowBytes, log);
+  let clusters = buildClusters(config, new Map(), log);
   let router = new Router(config.routes, clusters);
   let closing = false;
   const retired = new Set<Cluster>();
+  /** Listeners replaced by a reload, still finishing their calls. */
+  const draining = new Set<Promise<void>>();
+  /** Call counters of listeners replaced by reloads, so /state counts every call. */
+  const pastStats: CallStats[] = [];
 
-  const listener = new ProxyListener({
-    host: config.listen.host,
-    port: config.listen.port,
-    tls: config.tls,
-    limits: config.limits,
-    router: () => router,
-    log,
-  });
+  const newListener = (c: ProxyConfig) =>
+    new ProxyListener({ host: c.listen.host, port: c.listen.port, tls: c.tls, limits: c.limits, router: () => router, log });
+  let listener = newListener(config);
   let port: number;
   try {
     port = await listener.listen();
@@ -56,18 +68,23 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     throw error;
   }
 
-  const state = (): Record<string, unknown> => ({
-    listen: `${config.listen.host || '*'}:${port}`,
-    connections: listener.connections,
-    calls: { ...listener.stats },
-    clusters: [...clusters.values()].map((c) => c.toJSON()),
-    ...(retired.size > 0 && { draining: [...retired].map((c) => c.toJSON()) }),
-  });
+  const state = (): Record<string, unknown> => {
+    const calls = { ...listener.stats };
+    for (const past of pastStats) for (const k of Object.keys(calls) as (keyof CallStats)[]) calls[k] += past[k];
+    return {
+      listen: `${current.listen.host || '*'}:${port}`,
+      connections: listener.connections,
+      calls,
+      clusters: [...clusters.values()].map((c) => c.toJSON()),
+      ...(retired.size > 0 && { draining: [...retired].map((c) => c.toJSON()) }),
+    };
+  };
+  const adminSource = { healthy: () => !closing, state };
 
-  let admin: { server: Server; port: number } | null = null;
+  let admin: AdminServer | null = null;
   if (config.admin) {
     try {
-      admin = await startAdminServer(config.admin.host, config.admin.port, { healthy: () => !closing, state });
+      admin = await startAdminServer(config.admin.host, config.admin.port, adminSource);
     } catch (error) {
       await listener.close(0);
       for (const c of clusters.values()) c.close(true);
@@ -88,41 +105,96 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     timer.unref();
   };
 
+  const drain = (old: ProxyListener): void => {
+    pastStats.push(old.stats);
+    const closed = old.close(LISTENER_DRAIN_MS).finally(() => draining.delete(closed));
+    draining.add(closed);
+  };
+
+  /**
+   * Binds the listener of `next` before the old one stops accepting, so no client is refused.
+   * The same address cannot be bound twice (Node 20 has no SO_REUSEPORT): then the old one stops
+   * accepting first and the new one binds in the same tick, before clients that got GOAWAY
+   * reconnect.
+   */
+  const replaceListener = async (next: ProxyConfig): Promise<void> => {
+    const fresh = newListener(next);
+    const sameAddress = next.listen.host === current.listen.host && next.listen.port === port;
+    const old = listener;
+    if (sameAddress) drain(old);
+    try {
+      port = await fresh.listen();
+    } catch (error) {
+      await fresh.close(0).catch(() => {});
+      if (sameAddress) {
+        // Put the previous listener back so the proxy keeps serving.
+        listener = newListener(current);
+        port = await listener.listen();
+      }
+      throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `cannot listen on ${next.listen.host || '*'}:${next.listen.port}: ${(error as Error).message}`, { cause: error });
+    }
+    listener = fresh;
+    if (!sameAddress) drain(old);
+  };
+
+  const replaceAdmin = async (next: ProxyConfig): Promise<void> => {
+    const old = admin;
+    const closeOld = async () => {
+      if (old) await closeAdmin(old);
+    };
+    const same = old !== null && next.admin !== null && next.admin.host === current.admin?.host && next.admin.port === current.admin.port;
+    if (same || next.admin === null) await closeOld();
+    admin = next.admin === null ? null : await startAdminServer(next.admin.host, next.admin.port, adminSource);
+    if (!same && next.admin !== null) await closeOld();
+  };
+
   return {
-    port,
-    adminPort: admin?.port ?? null,
-    reload(next) {
-      const ignored = (['listen', 'tls', 'limits', 'admin'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]));
-      if (ignored.length > 0) log(`reload: ${ignored.join(', ')} changed; these take effect on restart only`);
-      const nextClusters = buildClusters(next, clusters, config.limits.streamWindowBytes, log);
+    get port() {
+      return port;
+    },
+    get adminPort() {
+      return admin?.port ?? null;
+    },
+    async reload(next) {
+      const changed = (k: 'listen' | 'tls' | 'limits' | 'admin') => JSON.stringify(next[k]) !== JSON.stringify(current[k]);
+      const listenerChanged = changed('listen') || changed('tls') || changed('limits');
+      if (listenerChanged) await replaceListener(next);
+      const nextClusters = buildClusters(next, clusters, log);
       for (const [name, old] of clusters) if (nextClusters.get(name) !== old) retire(old);
       clusters = nextClusters;
       router = new Router(next.routes, clusters);
+      const adminChanged = changed('admin');
       current = next;
-      log(`reload: ${clusters.size} cluster(s), ${next.routes.length} route(s)`);
+      if (adminChanged) {
+        try {
+          await replaceAdmin(next);
+        } catch (error) {
+          log(`reload: admin endpoint not moved: ${(error as Error).message}`);
+        }
+      }
+      const moved = [listenerChanged && `listener on ${next.listen.host || '*'}:${port}`, adminChanged && 'admin endpoint'].filter(Boolean);
+      log(`reload: ${clusters.size} cluster(s), ${next.routes.length} route(s)${moved.length > 0 ? `; new ${moved.join(', ')}` : ''}`);
     },
     state,
     async close(graceMs = 10_000) {
       closing = true;
-      await listener.close(graceMs);
+      await Promise.all([listener.close(graceMs), ...draining]);
       for (const c of clusters.values()) c.close(true);
       for (const c of retired) c.close(true);
-      if (admin) {
-        const closed = new Promise<void>((resolve) => admin!.server.close(() => resolve()));
-        admin.server.closeAllConnections();
-        await closed;
-      }
+      if (admin) await closeAdmin(admin);
     },
   };
 }
 
+function closeAdmin(admin: AdminServer): Promise<void> {
+  const closed = new Promise<void>((resolve) => admin.server.close(() => resolve()));
+  admin.server.closeAllConnections();
+  return closed;
+}
+
 /** Clusters for `config`, reusing each of `existing` whose config is unchanged. */
-function buildClusters(
-  config: ProxyConfig,
-  existing: ReadonlyMap<string, Cluster>,
-  windowBytes: number,
-  log: (m: string) => void,
-): Map<string, Cluster> {
+function buildClusters(config: ProxyConfig, existing: ReadonlyMap<string, Cluster>, log: (m: string) => void): Map<string, Cluster> {
+  const windowBytes = config.limits.streamWindowBytes;
   const out = new Map<string, Cluster>();
   const created: Cluster[] = [];
   try {

@@ -1,0 +1,91 @@
+/**
+ * The proxy as a long-running process, shared by `grpc-ha proxy` and `node dist/src/proxy/main.js`:
+ * loads the config (a YAML file, or the zero-config `--listen/--target` form), starts the proxy,
+ * prints one JSON line once listening — {"event":"listening","port":N,"adminPort":N|null} —
+ * reloads the file on SIGHUP (a bad file is logged and changes nothing) and stops gracefully on
+ * SIGTERM/SIGINT (GOAWAY, calls in flight get the grace period).
+ */
+import { GrpcHaError } from '../errors.js';
+import { loadProxyConfigFile, zeroConfig, type ProxyConfig } from './proxy-config.js';
+import { startProxy } from './proxy.js';
+
+/** Where the config comes from: a file, or the zero-config flags. */
+export type ProxyConfigSource =
+  | { readonly configPath: string }
+  | { readonly listen?: string; readonly target: string; readonly policy?: string; readonly admin?: string };
+
+/** Exit codes: 0 after a graceful stop, 1 when the proxy cannot start (e.g. port in use), 2 for bad flags or config. */
+export const PROXY_EXIT = { OK: 0, CANNOT_START: 1, BAD_CONFIG: 2 } as const;
+
+/** Builds the config from `source`; throws GrpcHaError(INVALID_CONFIG) naming the field or flag. */
+export function loadProxyConfig(source: ProxyConfigSource): ProxyConfig {
+  if ('configPath' in source) return loadProxyConfigFile(source.configPath);
+  let policy: unknown = source.policy;
+  if (typeof policy === 'string' && policy.trim().startsWith('{')) {
+    try {
+      policy = JSON.parse(policy);
+    } catch (error) {
+      throw new GrpcHaError('INVALID_CONFIG', `--policy is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return zeroConfig(source.listen ?? ':8080', source.target, policy, source.admin);
+  } catch (error) {
+    // The user typed flags, not a file: name the flag.
+    const e = GrpcHaError.from(error, 'INVALID_CONFIG');
+    const message = e.message
+      .replace(/^proxy config: /, '')
+      .replace(/^clusters\.default\.target/, '--target')
+      .replace(/^clusters\.default\.policy/, '--policy')
+      .replace(/^admin\.listen/, '--admin')
+      .replace(/^listen/, '--listen');
+    throw new GrpcHaError(e.code, message, { cause: error });
+  }
+}
+
+/** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. Errors go to stderr as one line prefixed `prefix`. */
+export async function runProxyProcess(source: ProxyConfigSource, graceMs: number, prefix = 'grpc-ha proxy'): Promise<number> {
+  let config: ProxyConfig;
+  try {
+    config = loadProxyConfig(source);
+  } catch (error) {
+    console.error(`${prefix}: ${(error as Error).message}`);
+    return PROXY_EXIT.BAD_CONFIG;
+  }
+  let proxy;
+  try {
+    proxy = await startProxy(config, { log: (m) => console.error(`${prefix}: ${m}`) });
+  } catch (error) {
+    console.error(`${prefix}: cannot start: ${(error as Error).message}`);
+    return PROXY_EXIT.CANNOT_START;
+  }
+  console.log(JSON.stringify({ event: 'listening', port: proxy.port, adminPort: proxy.adminPort }));
+
+  // One reload at a time, in signal order: a SIGHUP during a reload runs after it.
+  let reloading = Promise.resolve();
+  const onHup = () => {
+    reloading = reloading.then(async () => {
+      if (!('configPath' in source)) {
+        console.error(`${prefix}: SIGHUP ignored: no --config file to reload`);
+        return;
+      }
+      try {
+        await proxy.reload(loadProxyConfigFile(source.configPath));
+        console.log(JSON.stringify({ event: 'reloaded', port: proxy.port, adminPort: proxy.adminPort }));
+      } catch (error) {
+        const message = error instanceof GrpcHaError ? error.message : String(error);
+        console.error(`${prefix}: reload rejected, keeping the running config: ${message}`);
+        console.log(JSON.stringify({ event: 'reload-failed', error: message }));
+      }
+    });
+  };
+  process.on('SIGHUP', onHup);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  process.off('SIGHUP', onHup);
+  await reloading;
+  await proxy.close(graceMs);
+  return PROXY_EXIT.OK;
+}
