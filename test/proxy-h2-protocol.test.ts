@@ -124,6 +124,44 @@ describe('proxy: HTTP/2 protocol errors and floods', () => {
   });
 });
 
+describe('proxy: backend stream limits', () => {
+  it("queues streams past a backend's SETTINGS_MAX_CONCURRENT_STREAMS instead of failing them", async () => {
+    const backend = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
+    let open = 0;
+    let maxOpen = 0;
+    backend.on('stream', (stream) => {
+      maxOpen = Math.max(maxOpen, ++open);
+      stream.on('error', () => {});
+      stream.on('close', () => open--);
+      stream.resume();
+      setTimeout(() => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      }, 50);
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const proxy = await proxyFor({ clusters: { raw: { target: `127.0.0.1:${(backend.address() as { port: number }).port}` } } });
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const call = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/test.raw.v1.Raw/Unary', 'content-type': 'application/grpc', te: 'trailers' });
+        req.on('trailers', (t) => resolve(String(t['grpc-status'])));
+        req.on('response', (h, flags) => {
+          if (flags & END_STREAM) resolve(String(h['grpc-status']));
+        });
+        req.on('error', reject);
+        req.resume();
+        req.end(Buffer.from([0, 0, 0, 0, 0]));
+      });
+    assert.deepEqual(await Promise.all([call(), call(), call(), call()]), ['0', '0', '0', '0']);
+    assert.equal(maxOpen, 1);
+    session.close();
+    await proxy.close(100);
+    await new Promise((r) => backend.close(r));
+  });
+});
+
 describe('proxy: deadlines', () => {
   it('ends a call at its grpc-timeout with DEADLINE_EXCEEDED and resets the backend stream, even if the client does not', async () => {
     const backend = http2.createServer();

@@ -114,6 +114,8 @@ export class H2Connection {
   private readBuf: Buffer | null = null;
   private prefaceOk: boolean;
   private block: PendingBlock | null = null;
+  /** Client streams waiting for the peer's concurrency limit, oldest first. */
+  private readonly waitingOpen: H2Stream[] = [];
   /** Streams with DATA waiting for window or for the socket. */
   private readonly blocked = new Set<H2Stream>();
   private readonly floods: FloodGuard;
@@ -163,23 +165,56 @@ export class H2Connection {
     return this.streams.size;
   }
 
-  /** Client: opens a stream with `fields`; null when the connection cannot take one (GOAWAY, limits, ids). */
+  /**
+   * Client: opens a stream with `fields`; null when the connection takes no new stream (GOAWAY,
+   * closed). Past the peer's SETTINGS_MAX_CONCURRENT_STREAMS the stream waits to be opened.
+   */
   request(fields: readonly string[], endStream: boolean, handler: StreamHandler): H2Stream | null {
-    if (this.destroyed || this.draining || this.streams.size >= this.peerMaxConcurrentStreams) return null;
+    if (this.destroyed || this.draining) return null;
+    const stream = new H2Stream(0, this, this.peerInitialWindow, this.options.streamWindow);
+    stream.handler = handler;
+    stream.headersSent = true;
+    if (endStream) stream.localEnded = true;
+    if (this.streams.size < this.peerMaxConcurrentStreams) {
+      this.open(stream, fields);
+    } else {
+      stream.opened = false;
+      stream.openFields = fields;
+      this.waitingOpen.push(stream);
+    }
+    return stream;
+  }
+
+  /** Gives `stream` the next stream id and sends its HEADERS (and whatever DATA waited). */
+  private open(stream: H2Stream, fields: readonly string[]): void {
     const id = this.nextStreamId;
     if (id > MAX_WINDOW) {
-      // "Stream identifiers cannot be reused. Long-lived connections can result in an endpoint exhausting the available range" - RFC 9113 §5.1.1.
-      this.draining = true;
-      this.options.onGoaway?.(ErrorCode.NO_ERROR);
-      return null;
+      // "Stream identifiers cannot be reused. Long-lived connections can result in an endpoint
+      // exhausting the available range" - RFC 9113 §5.1.1: refuse (never sent, so retryable) and drain.
+      stream.closed = true;
+      if (!this.draining) {
+        this.draining = true;
+        this.options.onGoaway?.(ErrorCode.NO_ERROR);
+      }
+      stream.handler.onReset(stream, ErrorCode.REFUSED_STREAM, 'peer');
+      return;
     }
     this.nextStreamId += 2;
-    const stream = new H2Stream(id, this, this.peerInitialWindow, this.options.streamWindow);
-    stream.handler = handler;
+    stream.id = id;
+    stream.opened = true;
+    stream.openFields = null;
     this.streams.set(id, stream);
     this.options.onStreamCount?.(this.streams.size);
-    stream.sendHeaders(fields, endStream);
-    return stream;
+    this.writeHeaders(stream, fields, stream.localEnded && stream.queue.length === 0 && !stream.endPending && stream.trailersPending === null);
+    if (stream.queue.length > 0 || stream.endPending || stream.trailersPending !== null) this.flushStream(stream);
+  }
+
+  /** Opens waiting streams while the peer's limit allows. */
+  private openWaiting(): void {
+    while (this.waitingOpen.length > 0 && this.streams.size < this.peerMaxConcurrentStreams && !this.draining) {
+      const stream = this.waitingOpen.shift()!;
+      if (!stream.closed) this.open(stream, stream.openFields!);
+    }
   }
 
   /**
@@ -279,7 +314,7 @@ export class H2Connection {
 
   /** Writes what a stream has queued as far as both windows and the socket allow. */
   flushStream(stream: H2Stream): void {
-    if (stream.closed) return;
+    if (stream.closed || !stream.opened) return;
     const queue = stream.queue;
     let sent = 0;
     while (queue.length > 0) {
@@ -355,6 +390,14 @@ export class H2Connection {
   /** RST_STREAM `code` and forget the stream; `kind` non-null tells its handler. */
   resetStream(stream: H2Stream, code: number, kind: ResetKind | null): void {
     if (stream.closed) return;
+    if (!stream.opened) {
+      // Never sent: nothing to tell the peer.
+      stream.closed = true;
+      const i = this.waitingOpen.indexOf(stream);
+      if (i >= 0) this.waitingOpen.splice(i, 1);
+      if (kind !== null) stream.handler.onReset(stream, code, kind);
+      return;
+    }
     this.write(rstStreamFrame(stream.id, code));
     this.closeStream(stream);
     if (kind !== null) stream.handler.onReset(stream, code, kind);
@@ -392,6 +435,7 @@ export class H2Connection {
     }
     this.streams.delete(stream.id);
     this.options.onStreamCount?.(this.streams.size);
+    if (this.waitingOpen.length > 0) this.openWaiting();
     if (this.draining && this.streams.size === 0) this.endSocket();
   }
 
@@ -406,7 +450,7 @@ export class H2Connection {
   }
 
   private failStreams(code: number): void {
-    for (const stream of [...this.streams.values()]) {
+    for (const stream of [...this.streams.values(), ...this.waitingOpen.splice(0)]) {
       this.closeStream(stream);
       stream.handler.onReset(stream, code, 'connection');
     }
@@ -679,6 +723,7 @@ export class H2Connection {
           break;
         case Setting.MAX_CONCURRENT_STREAMS:
           this.peerMaxConcurrentStreams = value;
+          if (this.waitingOpen.length > 0) queueMicrotask(() => this.openWaiting());
           break;
         case Setting.INITIAL_WINDOW_SIZE: {
           if (value > MAX_WINDOW) return this.fail(ErrorCode.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
@@ -733,6 +778,10 @@ export class H2Connection {
         this.closeStream(s);
         s.handler.onReset(s, ErrorCode.REFUSED_STREAM, 'peer');
       }
+    }
+    for (const s of this.waitingOpen.splice(0)) {
+      s.closed = true;
+      s.handler.onReset(s, ErrorCode.REFUSED_STREAM, 'peer');
     }
     this.options.onGoaway?.(code);
     if (this.streams.size === 0) this.endSocket();

@@ -48,9 +48,16 @@ export class H2Stream {
   trailersPending: string[] | null = null;
   /** Set by the connection while this stream waits in its blocked set. */
   blocked = false;
+  /**
+   * Client streams beyond the peer's SETTINGS_MAX_CONCURRENT_STREAMS wait unopened (id 0, their
+   * HEADERS here) until a stream closes, as nghttp2 does; DATA given meanwhile waits with them.
+   */
+  opened = true;
+  openFields: readonly string[] | null = null;
 
   constructor(
-    readonly id: number,
+    /** Stream identifier; 0 while the stream waits to be opened. */
+    public id: number,
     readonly connection: H2Connection,
     sendWindow: number,
     recvWindow: number,
