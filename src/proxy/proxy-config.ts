@@ -29,7 +29,7 @@ export const PROXY_DEFAULTS = {
   idleTimeoutMs: 300_000,
   /** A new connection must open its first stream within this (slowloris: Envoy's request_headers_timeout, nginx client_header_timeout 60 s). */
   firstStreamTimeoutMs: 10_000,
-  /** nghttp2 session memory cap per client connection, MiB (Node's default is 10). */
+  /** Bytes a client connection may leave unread before the proxy stops reading it, MiB (was nghttp2's session memory cap; Node's default is 10). */
   maxSessionMemoryMb: 32,
   /** HTTP/2 stream flow-control window we advertise, bytes: large enough for 16 MiB messages to stream fast, small enough to bound memory. */
   streamWindowBytes: 1 << 20,

@@ -121,6 +121,8 @@ export class ProxyListener {
       connectionWindow: Math.min(Math.max(limits.streamWindowBytes * 4, 65_535), MAX_WINDOW),
       maxHeaderListSize: limits.maxHeaderListSize,
       maxConcurrentStreams: limits.maxConcurrentStreams,
+      // What nghttp2's session memory cap bounded: the bytes a client that does not read can make us hold.
+      maxWriteBufferBytes: limits.maxSessionMemoryMb * 1024 * 1024,
       onStream: (stream, fields, _endStream, size) => {
         state.used = true;
         this.onStream(stream, fields, size);

@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   readonly connectionWindow: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE we advertise; larger blocks are still decoded (HPACK state) but flagged. */
   readonly maxHeaderListSize: number;
+  /** Bytes written but not yet taken by the peer beyond which we stop reading it. Defaults to 4 MiB. */
+  readonly maxWriteBufferBytes?: number;
   /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise (server side). */
   readonly maxConcurrentStreams?: number;
   /** Server: a client opened a stream with these headers. `headerListSize` is their RFC 9113 §6.5.2 size. */
@@ -63,8 +65,9 @@ const MAX_CONTINUATIONS = 32;
 /** Socket bytes pending (ours and the kernel's refusals) beyond which DATA waits for 'drain'. */
 const SOCKET_HIGH_WATER = 1 << 20;
 /**
- * Past this, a peer that does not read what we write is not read either (until 'drain'): frames
- * that are not flow-controlled (HEADERS of answers, ACKs, RST_STREAM) cannot pile up without bound.
+ * Past this (by default), a peer that does not read what we write is not read either (until
+ * 'drain'): frames that are not flow-controlled (HEADERS of answers, ACKs, RST_STREAM) cannot pile
+ * up without bound.
  */
 const PAUSE_READING_AT = 4 * SOCKET_HIGH_WATER;
 
@@ -283,7 +286,7 @@ export class H2Connection {
     }
     out.length = 0;
     this.outBytes = 0;
-    if (this.socket.writableLength > PAUSE_READING_AT && !this.readPaused) {
+    if (this.socket.writableLength > (this.options.maxWriteBufferBytes ?? PAUSE_READING_AT) && !this.readPaused) {
       this.readPaused = true;
       this.socket.pause();
     }
