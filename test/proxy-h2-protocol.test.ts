@@ -72,6 +72,14 @@ describe('proxy: HTTP/2 protocol errors and floods', () => {
     return c;
   }
 
+  it('answers a few bytes of garbage at once, without waiting for a whole preface', async () => {
+    const c = await RawConnection.open(proxy.port);
+    c.write(Buffer.from('GET /\r\n'));
+    await eventually(() => c.goawayCode() !== undefined, 1000, 'GOAWAY');
+    assert.equal(c.goawayCode(), C.NGHTTP2_PROTOCOL_ERROR);
+    c.close();
+  });
+
   it('answers a frame larger than SETTINGS_MAX_FRAME_SIZE with FRAME_SIZE_ERROR', async () => {
     await expectGoaway([frame(FRAME.DATA, 0, 1, Buffer.alloc(20_000))], C.NGHTTP2_FRAME_SIZE_ERROR);
   });

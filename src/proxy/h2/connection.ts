@@ -114,7 +114,11 @@ export class H2Connection {
   private readonly out: Buffer[] = [];
   private outBytes = 0;
   private queued = false;
-  private readBuf: Buffer | null = null;
+  /** Bytes of an incomplete frame, kept as received; joined once the frame is complete. */
+  private readonly partial: Buffer[] = [];
+  private partialBytes = 0;
+  /** Octets the incomplete frame needs in all (9 until its header is known). */
+  private partialNeed = 0;
   private prefaceOk: boolean;
   private block: PendingBlock | null = null;
   /** Client streams waiting for the peer's concurrency limit, oldest first. */
@@ -473,8 +477,16 @@ export class H2Connection {
 
   private onData(chunk: Buffer): void {
     if (this.destroyed) return;
-    const buf = this.readBuf === null ? chunk : Buffer.concat([this.readBuf, chunk]);
-    this.readBuf = null;
+    let buf = chunk;
+    if (this.partialBytes > 0) {
+      // A frame trickled in small pieces is joined once, not once per piece (no quadratic copying).
+      this.partial.push(chunk);
+      this.partialBytes += chunk.length;
+      if (this.partialBytes < this.partialNeed) return;
+      buf = Buffer.concat(this.partial, this.partialBytes);
+      this.partial.length = 0;
+      this.partialBytes = 0;
+    }
     let at = 0;
     if (!this.prefaceOk) {
       const n = Math.min(buf.length, PREFACE.length);
@@ -485,7 +497,8 @@ export class H2Connection {
         return;
       }
       if (buf.length < PREFACE.length) {
-        this.readBuf = buf;
+        // Checked again with every byte, so garbage is answered as soon as it differs.
+        this.keepPartial(buf, buf.length + 1);
         return;
       }
       this.prefaceOk = true;
@@ -514,7 +527,16 @@ export class H2Connection {
       }
       if (this.destroyed || this.socket.destroyed) return;
     }
-    if (at < end) this.readBuf = at === 0 ? buf : buf.subarray(at);
+    if (at < end) {
+      const rest = at === 0 ? buf : buf.subarray(at);
+      this.keepPartial(rest, rest.length < 9 ? 9 : 9 + ((rest[0]! << 16) | (rest[1]! << 8) | rest[2]!));
+    }
+  }
+
+  private keepPartial(rest: Buffer, need: number): void {
+    this.partial.push(rest);
+    this.partialBytes = rest.length;
+    this.partialNeed = need;
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
