@@ -132,6 +132,7 @@ export class ProxyListener {
         if (open === 0) state.idleSince = performance.now();
       },
       onClose: () => this.connectionStates.delete(connection),
+      onError: (error) => this.options.log(`client connection closed on an internal error: ${(error as Error).stack ?? String(error)}`),
     });
     this.connectionStates.set(connection, state);
   }

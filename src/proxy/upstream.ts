@@ -118,6 +118,9 @@ export class Upstream {
       onGoaway: () => {
         if (this.connection === connection) this.lost(connection, connection.lastError || 'backend sent GOAWAY');
       },
+      onError: (error) => {
+        this.lastError = `internal error: ${(error as Error).message}`;
+      },
       onClose: (reason) => {
         clearTimeout(timer);
         if (this.connection === connection) this.lost(connection, reason || 'connection closed');

@@ -53,6 +53,8 @@ export interface ConnectionOptions {
   readonly onGoaway?: (code: number) => void;
   /** The socket closed; `reason` says why when it was an error. */
   readonly onClose?: (reason: string) => void;
+  /** A bug surfaced while handling a frame; the connection was closed with INTERNAL_ERROR, the process keeps running. */
+  readonly onError?: (error: unknown) => void;
   /** Streams opened or closed (for idle tracking). */
   readonly onStreamCount?: (open: number) => void;
 }
@@ -522,8 +524,13 @@ export class H2Connection {
       try {
         this.onFrame(type, flags, id, payload);
       } catch (error) {
-        if (error instanceof HpackError) this.fail(ErrorCode.COMPRESSION_ERROR, error.message);
-        else throw error;
+        if (error instanceof HpackError) {
+          this.fail(ErrorCode.COMPRESSION_ERROR, error.message);
+        } else {
+          // One connection's trouble must not take down every other connection's calls.
+          this.fail(ErrorCode.INTERNAL_ERROR, 'internal error');
+          this.options.onError?.(error);
+        }
       }
       if (this.destroyed || this.socket.destroyed) return;
     }
