@@ -28,6 +28,7 @@ import {
   writeFrameHeader,
 } from './frame.js';
 import { FloodGuard, type FloodKind } from './flood-guard.js';
+import { FrameReader } from './frame-reader.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
 import { validRequestFields } from './request-fields.js';
 import { H2Stream, type ResetKind, type StreamHandler } from './stream.js';
@@ -116,12 +117,7 @@ export class H2Connection {
   private readonly out: Buffer[] = [];
   private outBytes = 0;
   private queued = false;
-  /** Bytes of an incomplete frame, kept as received; joined once the frame is complete. */
-  private readonly partial: Buffer[] = [];
-  private partialBytes = 0;
-  /** Octets the incomplete frame needs in all (9 until its header is known). */
-  private partialNeed = 0;
-  private prefaceOk: boolean;
+  private readonly reader: FrameReader;
   private block: PendingBlock | null = null;
   /** Client streams waiting for the peer's concurrency limit, oldest first. */
   private readonly waitingOpen: H2Stream[] = [];
@@ -137,7 +133,7 @@ export class H2Connection {
     readonly socket: Socket,
     private readonly options: ConnectionOptions,
   ) {
-    this.prefaceOk = options.role === 'client';
+    this.reader = new FrameReader(options.role === 'server');
     this.floods = new FloodGuard(Math.max(100, 2 * (options.maxConcurrentStreams ?? 100)));
     // A compressed block is never much larger than the list it decodes to; past this it is a flood.
     this.blockLimit = options.maxHeaderListSize + 16_384;
@@ -478,73 +474,26 @@ export class H2Connection {
   // --- reading ---
 
   private onData(chunk: Buffer): void {
-    if (this.destroyed) return;
-    let buf = chunk;
-    if (this.partialBytes > 0) {
-      // A frame trickled in small pieces is joined once, not once per piece (no quadratic copying).
-      this.partial.push(chunk);
-      this.partialBytes += chunk.length;
-      if (this.partialBytes < this.partialNeed) return;
-      buf = Buffer.concat(this.partial, this.partialBytes);
-      this.partial.length = 0;
-      this.partialBytes = 0;
-    }
-    let at = 0;
-    if (!this.prefaceOk) {
-      const n = Math.min(buf.length, PREFACE.length);
-      if (buf.compare(PREFACE, 0, n, 0, n) !== 0) {
-        // "Clients and servers MUST treat an invalid connection preface as a connection error of type PROTOCOL_ERROR" - RFC 9113 §3.4.
-        const http1 = /^[A-Z]+ \S+ HTTP\/1\.[01]\r?\n/.test(buf.toString('latin1', 0, Math.min(buf.length, 256)));
-        this.fail(ErrorCode.PROTOCOL_ERROR, http1 ? 'HTTP/1.x request: this is a gRPC (HTTP/2) proxy' : 'invalid HTTP/2 connection preface');
-        return;
-      }
-      if (buf.length < PREFACE.length) {
-        // Checked again with every byte, so garbage is answered as soon as it differs.
-        this.keepPartial(buf, buf.length + 1);
-        return;
-      }
-      this.prefaceOk = true;
-      at = PREFACE.length;
-    }
-    const end = buf.length;
-    while (end - at >= 9) {
-      const length = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
-      // We never raise SETTINGS_MAX_FRAME_SIZE from its default: "An endpoint MUST send an error
-      // code of FRAME_SIZE_ERROR if a frame exceeds the size defined in SETTINGS_MAX_FRAME_SIZE" - RFC 9113 §4.2.
-      if (length > DEFAULT_MAX_FRAME_SIZE) {
-        this.fail(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} octets exceeds SETTINGS_MAX_FRAME_SIZE ${DEFAULT_MAX_FRAME_SIZE}`);
-        return;
-      }
-      if (end - at - 9 < length) break;
-      const type = buf[at + 3]!;
-      const flags = buf[at + 4]!;
-      const id = buf.readUInt32BE(at + 5) & 0x7fff_ffff;
-      const payload = buf.subarray(at + 9, at + 9 + length);
-      at += 9 + length;
-      try {
-        this.onFrame(type, flags, id, payload);
-      } catch (error) {
-        if (error instanceof HpackError) {
-          this.fail(ErrorCode.COMPRESSION_ERROR, error.message);
-        } else {
-          // One connection's trouble must not take down every other connection's calls.
-          this.fail(ErrorCode.INTERNAL_ERROR, 'internal error');
-          this.options.onError?.(error);
-        }
-      }
-      if (this.destroyed || this.socket.destroyed) return;
-    }
-    if (at < end) {
-      const rest = at === 0 ? buf : buf.subarray(at);
-      this.keepPartial(rest, rest.length < 9 ? 9 : 9 + ((rest[0]! << 16) | (rest[1]! << 8) | rest[2]!));
-    }
+    if (this.destroyed || this.ending) return;
+    const error = this.reader.push(chunk, this.dispatchFrame);
+    if (error !== null) this.fail(error.code, error.reason);
   }
 
-  private keepPartial(rest: Buffer, need: number): void {
-    this.partial.push(rest);
-    this.partialBytes = rest.length;
-    this.partialNeed = need;
-  }
+  /** Handles one frame; false once the connection is failing (frames after a connection error are not read). */
+  private readonly dispatchFrame = (type: number, flags: number, id: number, payload: Buffer): boolean => {
+    try {
+      this.onFrame(type, flags, id, payload);
+    } catch (error) {
+      if (error instanceof HpackError) {
+        this.fail(ErrorCode.COMPRESSION_ERROR, error.message);
+      } else {
+        // One connection's trouble must not take down every other connection's calls.
+        this.fail(ErrorCode.INTERNAL_ERROR, 'internal error');
+        this.options.onError?.(error);
+      }
+    }
+    return !this.destroyed && !this.ending;
+  };
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
     const block = this.block;
