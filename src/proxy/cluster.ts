@@ -54,6 +54,8 @@ export class Cluster {
   /** The header carrying the ring-hash key, if the policy uses one. */
   readonly hashHeader: string | undefined;
   private readonly health: ClusterHealth;
+  /** With retries on: the backend each call was last given, so that a retry goes elsewhere ("next backend"). */
+  private readonly retried: WeakMap<PendingCall, Upstream> | null;
 
   constructor(
     readonly config: ClusterConfig,
@@ -61,6 +63,7 @@ export class Cluster {
   ) {
     this.env = options.env ?? defaultPickerEnv;
     this.hashHeader = config.policy.hashHeader;
+    this.retried = config.retry ? new WeakMap() : null;
     this.source = createEndpointSource(config.target, `clusters.${config.name}.target`);
     const log = options.log ?? (() => {});
     this.health = new ClusterHealth(config.health, config.healthCheck !== null, this.env, () => this.scheduleRebuild(), (m) =>
@@ -73,8 +76,11 @@ export class Cluster {
     this.source.subscribe((endpoints) => this.setEndpoints(endpoints));
   }
 
-  /** A backend for a new call, or null when none has room now. O(1) unless the chosen one is full. */
-  pick(hashKey: string | undefined): Upstream | null {
+  /**
+   * A backend for a new call, or null when none has room now. O(1) unless the chosen one is full.
+   * A retry passes the backend that just failed it as `avoid`: another one is taken when any has room.
+   */
+  pick(hashKey: string | undefined, avoid?: Upstream): Upstream | null {
     const picker = this.picker;
     if (picker === null) return null;
     const list = this.pickList;
@@ -87,13 +93,13 @@ export class Cluster {
       }
     }
     const chosen = list[i]!;
-    if (this.hasRoom(chosen)) return chosen;
+    if (chosen !== avoid && this.hasRoom(chosen)) return chosen;
     // The choice is full (or, for ring_hash, down): take the next one with room, in ring order.
     for (let k = 1; k < list.length; k++) {
       const u = list[(i + k) % list.length]!;
-      if (this.hasRoom(u)) return u;
+      if (u !== avoid && this.hasRoom(u)) return u;
     }
-    return null;
+    return avoid !== undefined && this.hasRoom(avoid) ? avoid : null;
   }
 
   /** Whether `u` may take a call now: usable, and below maxConcurrentStreamsPerBackend. */
@@ -113,8 +119,9 @@ export class Cluster {
    * and pendingTimeoutMs) while a backend may still free up or connect, else fails it.
    */
   acquire(call: PendingCall): void {
-    const u = this.pick(call.hashKey);
+    const u = this.pick(call.hashKey, this.retried?.get(call));
     if (u) {
+      this.retried?.set(call, u);
       call.dispatch(u);
       return;
     }
@@ -303,10 +310,11 @@ export class Cluster {
         clearTimeout(call.timer);
         continue;
       }
-      const u = this.pick(call.hashKey);
+      const u = this.pick(call.hashKey, this.retried?.get(call));
       if (!u) break;
       this.pending.shift();
       clearTimeout(call.timer);
+      this.retried?.set(call, u);
       call.dispatch(u);
     }
     if (this.pending.length > 0) {
