@@ -32,7 +32,8 @@ async function spread(client: ReturnType<typeof echoClient>, servers: ExampleSer
 describe('proxy cluster: outlier ejection', () => {
   it('ejects a backend after consecutive failures, sends it nothing meanwhile, and takes it back after the ejection time', async () => {
     const good = await Promise.all([startExampleServer({ id: 'g1' }), startExampleServer({ id: 'g2' })]);
-    const bad = await startExampleServer({ id: 'bad', failure: { code: grpc.status.UNAVAILABLE, rate: 1 } });
+    // INTERNAL: the call's own grpc-status reaches the detector (not just "failed").
+    const bad = await startExampleServer({ id: 'bad', failure: { code: grpc.status.INTERNAL, rate: 1 } });
     const logs: string[] = [];
     const proxy = await proxyFor(
       {
@@ -52,11 +53,11 @@ describe('proxy cluster: outlier ejection', () => {
       assert.equal(bad.stats.calls, 3, 'the third failure in a row ejects it');
       const view = cluster(proxy).backends.find((b) => b.address === bad.address)!;
       assert.deepEqual(view.ejected && { reason: view.ejected.reason, kind: view.ejected.kind }, {
-        reason: '3 consecutive UNAVAILABLE',
+        reason: '3 consecutive INTERNAL',
         kind: 'consecutive_failures',
       });
       assert.equal(cluster(proxy).ejections!.enforced.consecutive_failures, 1);
-      assert.ok(logs.some((l) => l.includes(`cluster echo: ejected ${bad.address} for 1000 ms: 3 consecutive UNAVAILABLE`)), logs.join('\n'));
+      assert.ok(logs.some((l) => l.includes(`cluster echo: ejected ${bad.address} for 1000 ms: 3 consecutive INTERNAL`)), logs.join('\n'));
       for (let i = 0; i < 20; i++) assert.notEqual((await unary(client)).serverId, 'bad');
       assert.equal(bad.stats.calls, 3, 'an ejected backend gets no call');
       // After base ejection time × 1, it is picked again.

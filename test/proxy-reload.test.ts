@@ -215,7 +215,7 @@ describe('proxy reload of the listener (in process)', () => {
     await backend.stop(0);
   });
 
-  it('keeps an unchanged listener and its connections; applies changed limits to new connections; rejects an address in use and keeps serving', async () => {
+  it('keeps an unchanged listener and its connections; applies changed limits to new connections; rejects an address in use and keeps serving; starts the admin endpoint', async () => {
     const logs: string[] = [];
     const base = { listen: '127.0.0.1:0', admin: { listen: 'off' as const }, clusters: { echo: { target: backend.address } } };
     const proxy = await startProxy(parseProxyConfig(base), { log: (m) => logs.push(m) });
@@ -248,6 +248,13 @@ describe('proxy reload of the listener (in process)', () => {
       );
       await new Promise((r) => blocker.close(r));
       assert.equal(proxy.port, port);
+      assert.equal(proxy.adminPort, null);
+
+      // The admin endpoint is switched on (and could move) by a reload as well.
+      await proxy.reload(parseProxyConfig({ ...base, listen: `127.0.0.1:${port}`, limits: { maxConcurrentStreams: 7 }, admin: { listen: '127.0.0.1:0' } }));
+      assert.equal(proxy.port, port, 'only the admin endpoint changed: the listener stays');
+      const health = await fetch(`http://127.0.0.1:${proxy.adminPort}/healthz`);
+      assert.equal(health.status, 200);
       const client = new EchoClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
       assert.equal((await unary(client)).serverId, 'a', 'a rejected reload changes nothing, clusters included');
       client.close();
