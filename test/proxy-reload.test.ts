@@ -190,6 +190,14 @@ describe('proxy reload on SIGHUP (grpc-ha proxy process)', () => {
       await bidi.send('after');
       assert.equal((await bidi.finish()).code, grpc.status.OK);
 
+      // A key that does not match its certificate is refused before anything changes.
+      copyFileSync(file('server1.key'), file('live.key'));
+      const refused = await hup(p);
+      assert.equal(refused.event, 'reload-failed');
+      assert.match(String(refused.error), /tls\.cert and tls\.key \(live\.crt, live\.key\) cannot be used together: .*key values mismatch/);
+      assert.equal(await fingerprint(), cert('server2'), 'the listener kept its certificate');
+      copyFileSync(file('server2.key'), file('live.key'));
+
       writeFileSync(config, yaml(true));
       assert.equal((await hup(p)).event, 'reloaded');
       const anonymous = new EchoClient(`127.0.0.1:${port}`, serverCreds);

@@ -4,6 +4,7 @@
  * that builds the same structure for one cluster. Defaults live here, each with its reference.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { integer, parseConfig } from '../config/parse-config.js';
@@ -307,18 +308,31 @@ export function parseProxyConfig(input: unknown, baseDir = process.cwd()): Proxy
     return fail('routes is required when more than one cluster is defined');
   }
 
+  // Checked here, so a bad certificate rotated in for a reload is refused before anything changes.
+  function listenerTls(certPath: string, keyPath: string, caPath: string | undefined): ListenerTls {
+    const t: ListenerTls = {
+      cert: file(certPath, 'tls.cert'),
+      key: file(keyPath, 'tls.key'),
+      ...(caPath !== undefined && { clientCa: file(caPath, 'tls.clientCa') }),
+    };
+    try {
+      createSecureContext({ cert: t.cert, key: t.key });
+    } catch (error) {
+      fail(`tls.cert and tls.key (${certPath}, ${keyPath}) cannot be used together: ${(error as Error).message}`);
+    }
+    try {
+      if (t.clientCa) createSecureContext({ ca: t.clientCa });
+    } catch (error) {
+      fail(`tls.clientCa (${caPath}) is not a PEM certificate: ${(error as Error).message}`);
+    }
+    return t;
+  }
   const listen = parseHostPort(raw.listen ?? PROXY_DEFAULTS.listen, true)!;
   const adminListen = raw.admin?.listen ?? PROXY_DEFAULTS.adminListen;
   const l = raw.limits ?? {};
   return {
     listen,
-    tls: raw.tls
-      ? {
-          cert: file(raw.tls.cert, 'tls.cert'),
-          key: file(raw.tls.key, 'tls.key'),
-          ...(raw.tls.clientCa !== undefined && { clientCa: file(raw.tls.clientCa, 'tls.clientCa') }),
-        }
-      : null,
+    tls: raw.tls ? listenerTls(raw.tls.cert, raw.tls.key, raw.tls.clientCa) : null,
     admin: adminListen === 'off' ? null : parseHostPort(adminListen, true),
     limits: {
       maxConcurrentStreams: l.maxConcurrentStreams ?? PROXY_DEFAULTS.maxConcurrentStreams,
