@@ -197,6 +197,33 @@ describe('proxy: deadlines', () => {
   });
 });
 
+describe('proxy: deadline propagation', () => {
+  it('takes the time a call waited for a backend off the grpc-timeout it forwards', async () => {
+    const backend = http2.createServer();
+    const timeouts: string[] = [];
+    backend.on('stream', (stream, headers) => {
+      timeouts.push(String(headers['grpc-timeout']));
+      stream.on('error', () => {});
+      stream.resume();
+      setTimeout(() => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '0' }, { endStream: true });
+      }, 300);
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const proxy = await proxyFor({ clusters: { raw: { target: `127.0.0.1:${(backend.address() as { port: number }).port}`, maxConcurrentStreamsPerBackend: 1 } } });
+    const c = await RawConnection.open(proxy.port);
+    const request = (id: number) => frame(FRAME.HEADERS, END_HEADERS | END_STREAM, id, headerBlock(grpcRequestHeaders(UNARY, [['grpc-timeout', '2000m']])));
+    c.write(Buffer.concat([PREFACE, SETTINGS, request(1), request(3)]));
+    await eventually(() => statusOf(c, 1) !== undefined && statusOf(c, 3) !== undefined, 3000, 'both answers');
+    assert.equal(timeouts[0], '2000m', 'a call that did not wait is forwarded unchanged');
+    const second = Number(timeouts[1]!.slice(0, -1));
+    assert.ok(timeouts[1]!.endsWith('m') && second <= 1750 && second > 1000, `second call forwarded grpc-timeout ${timeouts[1]}`);
+    c.close();
+    await proxy.close(100);
+    await new Promise((r) => backend.close(r));
+  });
+});
+
 describe('proxy: health checking modes', () => {
   for (const mode of ['watch', 'check'] as const) {
     it(`takes a NOT_SERVING backend out of rotation and back (${mode})`, async () => {

@@ -72,6 +72,9 @@ export class ProxiedCall implements PendingCall, StreamHandler {
   private respReceived = 0;
   private respCredited = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the call's deadline, when it has a grpc-timeout. */
+  private deadlineAt: number | undefined;
+  private readonly receivedAt = performance.now();
 
   constructor(
     private readonly down: H2Stream,
@@ -91,6 +94,7 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     if (timeout !== undefined) {
       const ms = grpcTimeoutMs(timeout);
       if (ms !== null) {
+        this.deadlineAt = this.receivedAt + ms;
         this.deadlineTimer = setTimeout(this.onDeadline, Math.max(ms, 0));
         this.deadlineTimer.unref();
       }
@@ -110,7 +114,12 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     this.upstream = upstream;
     upstream.load.start();
     this.started = performance.now();
-    setScheme(this.fields, upstream.scheme);
+    setField(this.fields, ':scheme', upstream.scheme);
+    // Time spent waiting for a backend (or on a failed attempt) comes off the backend's deadline.
+    const deadlineAt = this.deadlineAt;
+    if (deadlineAt !== undefined && this.started - this.receivedAt >= 1) {
+      setField(this.fields, 'grpc-timeout', `${Math.max(1, Math.ceil(deadlineAt - this.started))}m`);
+    }
     const up = upstream.request(this.fields, this);
     if (up === null) {
       // The connection went away between the pick and now: nothing reached the backend.
@@ -331,10 +340,10 @@ export class ProxiedCall implements PendingCall, StreamHandler {
 
 const EMPTY = Buffer.alloc(0);
 
-function setScheme(fields: string[], scheme: string): void {
+function setField(fields: string[], name: string, value: string): void {
   for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i] === ':scheme') {
-      fields[i + 1] = scheme;
+    if (fields[i] === name) {
+      fields[i + 1] = value;
       return;
     }
   }
