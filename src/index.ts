@@ -195,6 +195,13 @@ export { runCluster, type ClusterOptions, type ClusterHandle } from './server/cl
 export { createLogger, type Logger } from './log/logger.js';
 export { createEchoService, type EchoService } from './example/example-server.js';
 
+// Observability: Prometheus metrics, the admin API and dashboard, state-change events.
+export { startAdminServer, createAdminHandler, adminState, ADMIN_DEFAULTS, type AdminServer, type AdminServerOptions } from './observe/admin-server.js';
+export { registerGrpcHaMetrics, grpcHaMetricsRegistry } from './observe/metrics.js';
+export { METRICS, type MetricDefinition } from './observe/metrics-table.js';
+export { onEvent, recentEvents, EVENT_NAMES, type HaEvent, type EventName, type EventListener } from './observe/events.js';
+export { SERVICE_LABEL_OPTION, type ChannelState, type EndpointState } from './observe/channel-observer.js';
+
 // The grpc-ha proxy: a gRPC HTTP/2 load balancer driven by the same pickers and registries.
 export { startProxy, type Proxy, type StartProxyOptions } from './proxy/proxy.js';
 export {

@@ -5,6 +5,8 @@
  */
 import { credentials as grpcCredentials, type ChannelCredentials, type ChannelOptions, type Client, type ClientOptions, type Interceptor } from '@grpc/grpc-js';
 import { policyChannelOptions, type LoadBalancingConfigEntry } from '../grpc/service-config.js';
+import { attemptCountingInterceptor } from '../observe/client-attempts.js';
+import { SERVICE_LABEL_OPTION, serviceOfTarget } from '../observe/channel-observer.js';
 import { defaultDeadlineInterceptor, errorContextInterceptor } from './interceptors.js';
 import { resilienceServiceConfig } from './method-config.js';
 import { parseResilienceOptions, type ResilienceInput } from './resilience-options.js';
@@ -53,10 +55,12 @@ export function resilientChannelOptions(options: CreateClientOptions = {}): Chan
  */
 export function createClient<C extends Client>(Ctor: ClientConstructor<C>, target: string, options: CreateClientOptions = {}): C {
   const resilience = parseResilienceOptions(pickResilience(options));
-  const interceptors: Interceptor[] = [errorContextInterceptor(target)];
+  const service = serviceOfTarget(target);
+  const interceptors: Interceptor[] = [errorContextInterceptor(target), attemptCountingInterceptor(service, resilience)];
   if (resilience.deadlineMs !== null) interceptors.push(defaultDeadlineInterceptor(resilience.deadlineMs));
   interceptors.push(...(options.interceptors ?? []));
   return new Ctor(target, options.credentials ?? grpcCredentials.createInsecure(), {
+    [SERVICE_LABEL_OPTION]: service,
     ...resilientChannelOptions(options),
     interceptors,
   });

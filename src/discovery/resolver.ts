@@ -24,6 +24,7 @@ import { experimental, status as Status, type ChannelOptions } from '@grpc/grpc-
 import { withAttributes, type AttributedEndpoint, type EndpointAttributes } from '../grpc/endpoint-attributes.js';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
 import { splitAddress, type ServiceInstance } from './instance.js';
+import { recordResolution, registryWatch } from '../observe/registry-stats.js';
 import { loggerOr, type DiscoveryLogger } from './log.js';
 import type { Registry, Unsubscribe } from './registry.js';
 import { parseServiceConfigDocument, type ServiceConfig } from './service-config-doc.js';
@@ -183,11 +184,13 @@ class DiscoveryResolver implements experimental.Resolver {
       emitSeq: 0,
     };
     this.session = session;
+    const watchStats = registryWatch(this.target.scheme, this.target.query.service);
     let unsubscribe: Unsubscribe;
     try {
       unsubscribe = registry.watch(this.target.query, {
         instances: (instances) => {
           if (this.session !== session) return;
+          recordResolution(watchStats, session.instances, instances);
           session.instances = instances;
           void this.emit(session);
         },
@@ -197,6 +200,7 @@ class DiscoveryResolver implements experimental.Resolver {
           if (session.instances) void this.emit(session);
         },
         error: (error) => {
+          watchStats.watchErrors++;
           if (this.session !== session || session.hadEndpoints || session.failedBeforeFirstResult) return;
           // Never had endpoints: fail calls with the reason rather than leave them waiting.
           session.failedBeforeFirstResult = true;

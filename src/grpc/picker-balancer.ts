@@ -9,6 +9,8 @@ import { connectivityState, experimental, status as Status, type Metadata } from
 import { EndpointLoad, type EwmaSettings } from '../algorithms/endpoint-load.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
 import { HealthLayer } from '../health/health-layer.js';
+import type { CallStats } from '../observe/call-stats.js';
+import { ChannelObserver, type EndpointState } from '../observe/channel-observer.js';
 import { attributesOf, endpointKey } from './endpoint-attributes.js';
 import { PolicyConfig } from './policy-config.js';
 
@@ -34,6 +36,8 @@ class Child implements PickerEndpoint {
   readonly load = new EndpointLoad();
   state: State = ConnectivityState.IDLE;
   weight = 1;
+  /** The last connection error its leaf reported. */
+  lastError: string | null = null;
   get available(): boolean {
     return this.state === ConnectivityState.READY;
   }
@@ -41,7 +45,9 @@ class Child implements PickerEndpoint {
 
   constructor(
     readonly key: string,
-    endpoint: experimental.Endpoint,
+    public endpoint: experimental.Endpoint,
+    /** Calls through this endpoint, for /metrics and the admin API. */
+    readonly stats: CallStats,
     helper: experimental.ChannelControlHelper,
     options: Record<string, unknown>,
     resolutionNote: string,
@@ -61,13 +67,16 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
   private readonly health: HealthLayer;
   /** The health layer's helper: leaves get wrapped subchannels, pickers go up through the layer. */
   private readonly helper: experimental.ChannelControlHelper;
+  private readonly observer: ChannelObserver;
 
   constructor(
     helper: experimental.ChannelControlHelper,
     private readonly typeName: string,
     private readonly env: PickerEnv = defaultPickerEnv,
   ) {
-    this.health = new HealthLayer(helper, this, typeName, env);
+    this.observer = new ChannelObserver(typeName);
+    this.observer.describe = () => this.describe();
+    this.health = new HealthLayer(helper, this, typeName, env, this.observer);
     this.helper = this.health.helper;
   }
 
@@ -80,6 +89,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
     if (!(lbConfig instanceof PolicyConfig) || lbConfig.getLoadBalancerName() !== this.typeName) return false;
     this.config = lbConfig;
     this.resolutionNote = resolutionNote;
+    this.observer.updateOptions(options);
     this.health.update(endpointList.ok ? endpointList.value : null, lbConfig.health, options, resolutionNote);
     if (!endpointList.ok) {
       // Keep serving from the endpoints we know; only with none is the resolver error the answer.
@@ -104,9 +114,11 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
         added.push(child);
       }
       next.set(key, child);
+      child.endpoint = endpoint;
       child.weight = lbConfig.weights.get(key) ?? attributesOf(endpoint)?.weight ?? 1;
     }
     const previous = this.children;
+    this.observer.retain(new Set(next.keys()));
     // The new map first: a leaf whose subchannel is already READY (shared with another channel)
     // reports so from startConnecting, and only a child in the map may report.
     this.children = next;
@@ -135,6 +147,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
   }
 
   destroy(): void {
+    this.observer.close();
     this.health.destroy();
     for (const child of this.children.values()) child.leaf.destroy();
     this.children.clear();
@@ -154,12 +167,13 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
     const child: Child = new Child(
       key,
       endpoint,
+      this.observer.statsOf(key),
       experimental.createChildChannelControlHelper(this.helper, {
         updateState: (state, _picker, errorMessage) => {
           if (this.children.get(key) !== child) return; // a destroyed child's late update
           const previous = child.state;
           child.state = state;
-          if (errorMessage) this.lastError = errorMessage;
+          if (errorMessage) this.lastError = child.lastError = errorMessage;
           // grpc-js round_robin: losing a READY connection means the address list may be stale.
           if (previous === ConnectivityState.READY && state !== ConnectivityState.READY) {
             this.helper.requestReresolution();
@@ -209,6 +223,32 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
     }
   }
 
+  /** The live state of every endpoint, for the admin API. */
+  private describe(): EndpointState[] {
+    const now = this.env.now();
+    const decayMs = this.config?.ewma.decayMs ?? 10_000;
+    return [...this.children.values()].map((child) => {
+      const health = this.observer.health?.(child.key);
+      const ewma = child.load.estimate(now, decayMs);
+      const attributes = attributesOf(child.endpoint);
+      return {
+        endpoint: child.key,
+        connectivity: ConnectivityState[child.state],
+        health: health?.condition ?? (child.state === ConnectivityState.READY ? 'healthy' : ConnectivityState[child.state].toLowerCase()),
+        ...(health?.reason ? { healthReason: health.reason } : child.lastError && child.state !== ConnectivityState.READY ? { healthReason: child.lastError } : {}),
+        ...(health?.ejectedUntil !== undefined ? { ejectedUntil: health.ejectedUntil } : {}),
+        weight: child.weight,
+        inFlight: child.load.inFlight,
+        ewmaMs: Number.isNaN(ewma) ? null : Math.round(ewma * 1000) / 1000,
+        started: child.stats.started,
+        finished: child.load.completed,
+        failed: child.load.failed,
+        lastError: child.stats.lastError,
+        ...(attributes ? { metadata: attributes } : {}),
+      };
+    });
+  }
+
   private updateState(state: State, picker: experimental.Picker, errorMessage: string | null): void {
     this.helper.updateState(state, picker, errorMessage);
   }
@@ -228,7 +268,7 @@ class PolicyPicker implements experimental.Picker {
     const child = this.candidates[this.picker.pick(this.hashHeader === undefined ? undefined : hashKeyOf(args.metadata, this.hashHeader))]!;
     const result = child.leaf.getPicker().pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
-    const { load } = child;
+    const { load, stats } = child;
     const { now } = this.env;
     const ewma = this.ewma;
     const innerStarted = result.onCallStarted;
@@ -239,11 +279,15 @@ class PolicyPicker implements experimental.Picker {
       onCallStarted: () => {
         startedAt = now();
         load.start();
+        stats.start();
         innerStarted?.();
       },
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
         const t = now();
-        load.end(t, code === Status.CANCELLED ? undefined : t - startedAt, DEFAULT_FAILURE_CODES.has(code), ewma);
+        const latency = code === Status.CANCELLED ? undefined : t - startedAt;
+        load.end(t, latency, DEFAULT_FAILURE_CODES.has(code), ewma);
+        stats.end(code, latency);
+        if (code !== Status.OK) stats.lastError = { at: Date.now(), code, details };
         innerEnded?.(code, details, metadata);
       },
     };

@@ -15,6 +15,7 @@
 import { connectivityState, experimental, logVerbosity, type ChannelOptions, type status as Status } from '@grpc/grpc-js';
 import type { PickerEnv } from '../algorithms/picker.js';
 import { endpointKey } from '../grpc/endpoint-attributes.js';
+import type { ChannelObserver } from '../observe/channel-observer.js';
 import {
   endpointCondition,
   healthCheckPasses,
@@ -98,8 +99,14 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     /** Names the owner in log lines. */
     private readonly owner: string,
     private readonly env: PickerEnv,
+    /** Receives condition changes as events and answers the admin API; none for an unobserved layer. */
+    private readonly observer?: ChannelObserver,
   ) {
     this.timers = new EjectionTimers(env.now, { interval: () => this.onInterval(), expiry: () => this.onExpiry() });
+    if (observer) {
+      observer.health = (key) => this.healthOf(key);
+      observer.healthSummary = () => ({ panic: this.panic, ...(this.detector ? { ejections: structuredClone(this.detector.counters) } : {}) });
+    }
     this.helper = experimental.createChildChannelControlHelper(parent, {
       createSubchannel: (address, args) => this.createSubchannel(address, args),
       updateState: (state, picker, errorMessage) => this.forward(state, picker, errorMessage),
@@ -154,6 +161,20 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     this.timers.stop();
     for (const w of this.attached) this.unsubscribe(w);
     this.attached.clear();
+  }
+
+  /** What the layer knows of one endpoint, for the admin API. */
+  private healthOf(key: string): { condition: string; reason?: string; ejectedUntil?: number } | undefined {
+    const entry = this.entries.get(key);
+    if (!entry || this.passthrough) return undefined;
+    const c = entry.condition;
+    const reason = 'reason' in c ? c.reason : 'status' in c ? c.status : 'error' in c ? c.error : undefined;
+    const ejection = this.detector?.ejectionOf(key);
+    return {
+      condition: c.t,
+      ...(reason ? { reason } : {}),
+      ...(ejection ? { ejectedUntil: Math.round(Date.now() + ejection.until - this.env.now()) } : {}),
+    };
   }
 
   // HealthPickerSource
@@ -330,6 +351,7 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
         entry.healthySince = entry.warm ? Number.NEGATIVE_INFINITY : now;
       }
       if (cls !== 'unknown') entry.warm = false;
+      if (condition.t !== entry.condition.t) this.observeChange(entry.key, entry.condition, condition);
       entry.condition = condition;
       if (cls === 'unknown') unknown++;
       if (cls === 'healthy') {
@@ -338,9 +360,37 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
         newest = Math.max(newest, entry.healthySince);
       }
     }
-    this.panic = inPanic(healthy + unknown, this.entries.size, this.settings.panicThresholdPercent);
+    const panic = inPanic(healthy + unknown, this.entries.size, this.settings.panicThresholdPercent);
+    if (panic !== this.panic) this.observer?.emit(panic ? 'panic_entered' : 'panic_left', undefined, `${healthy} of ${this.entries.size} endpoints healthy`);
+    this.panic = panic;
     this.oldestHealthySince = oldest;
     this.rampUntil = this.slowStart !== null && healthy > 1 ? newest + this.slowStart.windowMs : Number.NEGATIVE_INFINITY;
+  }
+
+  /** Reports a condition change as an event (connecting and awaiting a first answer are not news). */
+  private observeChange(key: string, from: EndpointCondition, to: EndpointCondition): void {
+    const o = this.observer;
+    if (!o) return;
+    if (from.t === 'ejected') o.emit('endpoint_returned', key, to.t === 'healthy' ? undefined : to.t);
+    switch (to.t) {
+      case 'healthy':
+        if (from.t !== 'ejected') o.emit('endpoint_healthy', key);
+        break;
+      case 'ejected':
+        o.emit('endpoint_ejected', key, to.reason);
+        break;
+      case 'not_serving':
+        o.emit('endpoint_not_serving', key, to.status);
+        break;
+      case 'health_check_failing':
+        o.emit('endpoint_health_check_failing', key, to.error);
+        break;
+      case 'transient_failure':
+        o.emit('endpoint_unreachable', key, to.error);
+        break;
+      default:
+        break;
+    }
   }
 
   private passes(wrapper: HealthSubchannel): boolean {

@@ -1,0 +1,217 @@
+// The grpc-ha dashboard: a live view of /api/events (server-sent events). No build step; uPlot
+// draws the charts. The stream sends a `snapshot` on connect (the page resets from it, so a
+// restarted server or a reconnect leaves no stale state), an `event` per state change and a
+// `tick` per second with every endpoint's traffic, share and p50/p99.
+/* global uPlot */
+(function () {
+  'use strict';
+  const WINDOW = 120; // seconds of history per chart
+  const COLORS = ['#58a6ff', '#3fb950', '#d29922', '#f778ba', '#a371f7', '#39c5cf', '#ff7b72', '#e3b341', '#7ee787', '#79c0ff'];
+  const token = new URLSearchParams(location.search).get('token');
+  const q = token ? `?token=${encodeURIComponent(token)}` : '';
+  document.getElementById('metrics-link').href = `metrics${q}`;
+  document.getElementById('state-link').href = `api/state${q}`;
+
+  /** service → { el, policy, endpoints: Map(endpoint → details), colors, times, series, charts } */
+  const services = new Map();
+  let ticks = 0;
+
+  const el = (tag, attrs = {}, ...children) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    for (const c of children) e.append(c);
+    return e;
+  };
+  const fmt = (v, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(digits));
+
+  function service(name) {
+    let s = services.get(name);
+    if (s) return s;
+    document.getElementById('empty')?.remove();
+    const root = el('section', { class: 'service', 'data-service': name });
+    const title = el('h2', {}, name, el('span', { class: 'policy' }));
+    const share = el('div', { class: 'chart share' }, el('h3', {}, 'traffic share per endpoint (%)'));
+    const latency = el('div', { class: 'chart latency' }, el('h3', {}, 'p50 (solid) / p99 (dashed) per endpoint, ms'));
+    const cards = el('div', { class: 'cards' });
+    root.append(title, el('div', { class: 'charts' }, share, latency), cards);
+    document.getElementById('services').append(root);
+    s = { name, root, title, shareEl: share, latencyEl: latency, cards, endpoints: new Map(), order: [], times: [], share: new Map(), p50: new Map(), p99: new Map(), charts: null, live: new Map() };
+    services.set(name, s);
+    return s;
+  }
+
+  function colorOf(s, endpoint) {
+    let i = s.order.indexOf(endpoint);
+    if (i < 0) {
+      s.order.push(endpoint);
+      i = s.order.length - 1;
+      for (const m of [s.share, s.p50, s.p99]) m.set(endpoint, s.times.map(() => null));
+      rebuildCharts(s);
+    }
+    return COLORS[i % COLORS.length];
+  }
+
+  function rebuildCharts(s) {
+    if (s.charts) for (const c of s.charts) c.destroy();
+    const width = Math.max(260, Math.floor(s.shareEl.clientWidth || 420));
+    const base = { width, height: 180, scales: { x: { time: true } }, legend: { show: true }, cursor: { show: false } };
+    const axes = (unit) => [{ stroke: '#7d8a96', grid: { stroke: '#222c35' } }, { stroke: '#7d8a96', grid: { stroke: '#222c35' }, values: (u, vs) => vs.map((v) => v + unit) }];
+    const color = (e) => COLORS[s.order.indexOf(e) % COLORS.length];
+    const share = new uPlot(
+      { ...base, axes: axes('%'), scales: { x: { time: true }, y: { range: [0, 100] } }, series: [{}, ...s.order.map((e) => ({ label: e, stroke: color(e), width: 2 }))] },
+      shareData(s),
+      s.shareEl,
+    );
+    const latency = new uPlot(
+      {
+        ...base,
+        axes: axes(''),
+        series: [{}, ...s.order.flatMap((e) => [{ label: `${e} p50`, stroke: color(e), width: 2 }, { label: `p99`, stroke: color(e), width: 1, dash: [5, 4] }])],
+      },
+      latencyData(s),
+      s.latencyEl,
+    );
+    s.charts = [share, latency];
+  }
+  const shareData = (s) => [s.times, ...s.order.map((e) => s.share.get(e))];
+  const latencyData = (s) => [s.times, ...s.order.flatMap((e) => [s.p50.get(e), s.p99.get(e)])];
+
+  function card(s, endpoint) {
+    let c = s.root.querySelector(`.card[data-endpoint="${CSS.escape(endpoint)}"]`);
+    if (c) return c;
+    c = el('div', { class: 'card', 'data-endpoint': endpoint });
+    s.cards.append(c);
+    return c;
+  }
+
+  function renderCard(s, endpoint) {
+    const d = s.endpoints.get(endpoint) || {};
+    const live = s.live.get(endpoint) || {};
+    const health = d.gone ? 'gone' : live.health || d.health || 'unknown';
+    const c = card(s, endpoint);
+    c.className = `card h-${health}`;
+    c.dataset.health = health;
+    const rows = [
+      ['calls/s', fmt(live.calls, 0)],
+      ['share', live.share === undefined ? '–' : `${fmt(live.share * 100, 0)} %`],
+      ['p50 / p99', `${fmt(live.p50)} / ${fmt(live.p99)} ms`],
+      ['errors/s', fmt(live.errors, 0)],
+      ['in flight', fmt(live.inFlight ?? d.inFlight, 0)],
+      ['EWMA', d.ewmaMs === null || d.ewmaMs === undefined ? '–' : `${fmt(d.ewmaMs, 2)} ms`],
+      ['weight', fmt(d.weight, 0)],
+      ['connection', d.connectivity || '–'],
+    ];
+    const dl = el('dl');
+    for (const [k, v] of rows) dl.append(el('dt', {}, k), el('dd', {}, v));
+    const why = [];
+    if (d.healthReason) why.push(d.healthReason);
+    if (d.ejectedUntil) why.push(`ejected for ${Math.max(0, Math.round((d.ejectedUntil - Date.now()) / 1000))} s more`);
+    if (d.lastError && health !== 'healthy') why.push(`last error: ${d.lastError.details}`);
+    c.replaceChildren(
+      el('div', { class: 'addr' }, el('span', { class: 'swatch', style: `background:${colorOf(s, endpoint)}` }), endpoint, el('span', { class: 'badge' }, health.replace(/_/g, ' '))),
+      dl,
+      ...(why.length ? [el('div', { class: 'why' }, why.join(' · '))] : []),
+    );
+  }
+
+  function applyState(state) {
+    const seen = new Set();
+    for (const ch of state.channels || []) {
+      const s = service(ch.service);
+      seen.add(s.name);
+      s.title.querySelector('.policy').textContent = `${ch.policy}${ch.panic ? ' · PANIC' : ''}`;
+      const present = new Set();
+      for (const e of ch.endpoints) {
+        present.add(e.endpoint);
+        s.endpoints.set(e.endpoint, e);
+        colorOf(s, e.endpoint);
+        renderCard(s, e.endpoint);
+      }
+      for (const [endpoint, d] of s.endpoints) {
+        if (!present.has(endpoint) && !d.gone) {
+          s.endpoints.set(endpoint, { ...d, gone: true });
+          s.live.delete(endpoint);
+          renderCard(s, endpoint);
+        }
+      }
+    }
+    document.getElementById('proc').textContent = `pid ${state.pid}`;
+  }
+
+  function applyTick(tick) {
+    ticks++;
+    document.body.dataset.ticks = String(ticks);
+    for (const st of tick.services) {
+      const s = service(st.service);
+      s.times.push(tick.at / 1000);
+      const by = new Map(st.endpoints.map((e) => [e.endpoint, e]));
+      for (const e of st.endpoints) colorOf(s, e.endpoint);
+      for (const endpoint of s.order) {
+        const e = by.get(endpoint);
+        s.share.get(endpoint).push(e ? Math.round(e.share * 1000) / 10 : null);
+        s.p50.get(endpoint).push(e ? e.p50 : null);
+        s.p99.get(endpoint).push(e ? e.p99 : null);
+        if (e) s.live.set(endpoint, e);
+      }
+      if (s.times.length > WINDOW) {
+        s.times.shift();
+        for (const m of [s.share, s.p50, s.p99]) for (const arr of m.values()) arr.shift();
+      }
+      if (s.charts) {
+        s.charts[0].setData(shareData(s));
+        s.charts[1].setData(latencyData(s));
+      }
+      for (const e of st.endpoints) renderCard(s, e.endpoint);
+    }
+  }
+
+  function addEvent(e) {
+    const list = document.getElementById('events');
+    const time = new Date(e.at).toLocaleTimeString();
+    const li = el(
+      'li',
+      { class: `ev-${e.event}`, 'data-event': e.event, ...(e.endpoint ? { 'data-endpoint': e.endpoint } : {}) },
+      el('time', {}, time),
+      el('span', { class: 'name' }, e.event),
+      ' ',
+      el('span', { class: 'where' }, `${e.service}${e.endpoint ? ` ${e.endpoint}` : ''}`),
+      ...(e.reason ? [el('div', { class: 'muted' }, e.reason)] : []),
+    );
+    list.prepend(li);
+    while (list.children.length > 300) list.lastChild.remove();
+  }
+
+  let statePoll;
+  function connect() {
+    const source = new EventSource(`api/events${q}`);
+    const conn = document.getElementById('conn');
+    source.addEventListener('open', () => {
+      conn.textContent = 'live';
+      conn.className = 'conn up';
+    });
+    source.addEventListener('error', () => {
+      // EventSource reconnects by itself (the server sent `retry:`); say so meanwhile.
+      conn.textContent = 'reconnecting…';
+      conn.className = 'conn down';
+    });
+    source.addEventListener('snapshot', (m) => {
+      const snap = JSON.parse(m.data);
+      document.getElementById('title').textContent = snap.title;
+      document.title = `${snap.title} dashboard`;
+      document.getElementById('events').replaceChildren();
+      for (const e of snap.events) addEvent(e);
+      applyState(snap.state);
+    });
+    source.addEventListener('event', (m) => addEvent(JSON.parse(m.data)));
+    source.addEventListener('tick', (m) => applyTick(JSON.parse(m.data)));
+    clearInterval(statePoll);
+    statePoll = setInterval(() => {
+      fetch(`api/state${q}`)
+        .then((r) => (r.ok ? r.json() : null))
+        .then((state) => state && applyState(state))
+        .catch(() => undefined);
+    }, 2000);
+  }
+  connect();
+  window.addEventListener('resize', () => services.forEach((s) => rebuildCharts(s)));
+})();

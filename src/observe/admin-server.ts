@@ -1,0 +1,214 @@
+/**
+ * The admin HTTP server: Prometheus metrics, a JSON view of every channel's live state, a
+ * server-sent-event stream of state changes and per-second numbers, and the dashboard that shows
+ * them. Opt-in (`startAdminServer()`, `serve({ admin })`, the proxy's admin port), bound to
+ * 127.0.0.1 by default: it tells anyone who can reach it the topology of the services. Bound
+ * elsewhere it requires a token (`Authorization: Bearer <token>` or `?token=`).
+ *
+ *   GET /              the dashboard (static files from dashboard/, uPlot from node_modules)
+ *   GET /metrics       Prometheus text format
+ *   GET /api/state     channels, endpoints, registries, servers (JSON)
+ *   GET /api/events    SSE: `snapshot` on connect, then `event` per state change and `tick` per second
+ */
+import { readFile } from 'node:fs/promises';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
+import { timingSafeEqual } from 'node:crypto';
+import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { observedChannels } from './channel-observer.js';
+import { onEvent, recentEvents, type HaEvent } from './events.js';
+import { LiveStats } from './live-stats.js';
+import { grpcHaMetricsRegistry } from './metrics.js';
+import { registryWatchStats } from './registry-stats.js';
+import { observedServers } from './server-observer.js';
+
+/** Defaults of the admin server. */
+export const ADMIN_DEFAULTS = {
+  /** Loopback: the admin API shows topology; exposing it is a decision. */
+  host: '127.0.0.1',
+  /** 0 picks a free port. */
+  port: 0,
+  /** Seconds between ticks of the live stream. */
+  tickMs: 1000,
+  /** EventSource waits this long before reconnecting (sent as the stream's `retry:`). */
+  reconnectMs: 1000,
+};
+
+/** Options of {@link startAdminServer}. */
+export interface AdminServerOptions {
+  /** Interface to bind. Defaults to 127.0.0.1. */
+  readonly host?: string;
+  /** Port; 0 picks a free one. Defaults to 0. */
+  readonly port?: number;
+  /** Required when `host` is not a loopback address; then every request must carry it. */
+  readonly token?: string;
+  /** Metrics to serve. Defaults to grpc-ha's own registry (grpcHaMetricsRegistry()). */
+  readonly registry?: Registry;
+  /** Extra JSON merged into /api/state (the proxy adds its clusters). */
+  readonly state?: () => Record<string, unknown>;
+  /** Title of the dashboard. Defaults to "grpc-ha". */
+  readonly title?: string;
+}
+
+/** A running admin server. */
+export interface AdminServer {
+  readonly server: Server;
+  readonly port: number;
+  /** The dashboard's URL (with the token, if any). */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const DASHBOARD_DIR = fileURLToPath(new URL('../../../dashboard/', import.meta.url));
+const require = createRequire(import.meta.url);
+const STATIC: Record<string, { file: () => string; type: string }> = {
+  '/': { file: () => `${DASHBOARD_DIR}index.html`, type: 'text/html; charset=utf-8' },
+  '/dashboard.js': { file: () => `${DASHBOARD_DIR}dashboard.js`, type: 'text/javascript; charset=utf-8' },
+  '/dashboard.css': { file: () => `${DASHBOARD_DIR}dashboard.css`, type: 'text/css; charset=utf-8' },
+  '/vendor/uPlot.iife.min.js': { file: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/vendor/uPlot.min.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
+};
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** The state /api/state answers: every channel, registry watch and server of this process. */
+export function adminState(extra?: () => Record<string, unknown>): Record<string, unknown> {
+  return {
+    pid: process.pid,
+    at: Date.now(),
+    channels: [...observedChannels()].map((c) => c.state()),
+    registries: [...registryWatchStats()].map((w) => ({ ...w })),
+    servers: [...observedServers()].map((s) => ({ services: s.services, address: s.address, state: s.state() })),
+    ...extra?.(),
+  };
+}
+
+/**
+ * The admin routes as a request handler, for a server of your own (the proxy's admin port uses
+ * it): answers and returns true for its paths, returns false for others. `close()` ends streams.
+ */
+export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'port'> = {}): {
+  handle: (req: IncomingMessage, res: ServerResponse) => boolean;
+  close: () => void;
+} {
+  const registry = options.registry ?? grpcHaMetricsRegistry();
+  const token = options.token;
+  const streams = new Set<ServerResponse>();
+  const live = new LiveStats();
+  let ticker: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  const send = (res: ServerResponse, event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const startStreaming = () => {
+    if (ticker) return;
+    live.tick(); // sets the baseline: the first tick covers one second, not the channel's life
+    ticker = setInterval(() => {
+      const tick = live.tick();
+      for (const res of streams) send(res, 'tick', tick);
+    }, ADMIN_DEFAULTS.tickMs);
+    ticker.unref();
+    unsubscribe = onEvent((e: HaEvent) => {
+      for (const res of streams) send(res, 'event', e);
+    });
+  };
+  const stopStreaming = () => {
+    clearInterval(ticker);
+    ticker = undefined;
+    unsubscribe?.();
+    unsubscribe = undefined;
+  };
+  const authorized = (req: IncomingMessage, url: URL) => {
+    if (token === undefined) return true;
+    const given = url.searchParams.get('token') ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    const known = path in STATIC || path === '/metrics' || path === '/api/state' || path === '/api/events';
+    if (!known) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return true;
+    }
+    if (!authorized(req, url)) {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('a token is required: ?token= or Authorization: Bearer\n');
+      return true;
+    }
+    const fail = (error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`admin: ${(error as Error).message}\n`);
+    };
+    const file = STATIC[path];
+    if (file) {
+      readFile(file.file()).then((body) => res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-cache' }).end(body), fail);
+    } else if (path === '/metrics') {
+      registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), fail);
+    } else if (path === '/api/state') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(adminState(options.state), null, 2) + '\n');
+    } else {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      // "retry: ms" sets how soon EventSource reconnects (HTML Living Standard, server-sent events);
+      // a reconnecting page gets the full snapshot again, so a restarted server leaves no gap.
+      res.write(`retry: ${ADMIN_DEFAULTS.reconnectMs}\n\n`);
+      send(res, 'snapshot', { title: options.title ?? 'grpc-ha', state: adminState(options.state), events: recentEvents() });
+      streams.add(res);
+      startStreaming();
+      res.on('close', () => {
+        streams.delete(res);
+        if (streams.size === 0) stopStreaming();
+      });
+    }
+    return true;
+  };
+  return {
+    handle,
+    close: () => {
+      stopStreaming();
+      for (const res of streams) res.end();
+      streams.clear();
+    },
+  };
+}
+
+/**
+ * Starts the admin server; resolves once it listens. Throws GrpcHaError(INVALID_CONFIG) when
+ * bound to a non-loopback host without a token.
+ */
+export async function startAdminServer(options: AdminServerOptions = {}): Promise<AdminServer> {
+  const host = options.host ?? ADMIN_DEFAULTS.host;
+  if (!isLoopback(host) && !options.token) {
+    throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `admin: token is required when host is ${host} (not a loopback address)`);
+  }
+  const handler = createAdminHandler(options);
+  const server = http.createServer((req, res) => {
+    if (!handler.handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /, /metrics, /api/state or /api/events\n');
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 0; // the event stream is long-lived
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? ADMIN_DEFAULTS.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return {
+    server,
+    port,
+    url: `http://${shown}:${port}/${options.token ? `?token=${encodeURIComponent(options.token)}` : ''}`,
+    close: () => {
+      handler.close();
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The dashboard's live numbers: once a second, per service and endpoint, the calls of the last
+ * second, their share of the service's traffic, p50/p99 (from the latency buckets of that
+ * second), in-flight calls and health — computed once for every open dashboard.
+ */
+import { bucketQuantile } from './call-stats.js';
+import { observedChannels } from './channel-observer.js';
+
+/** One endpoint's last second. */
+export interface EndpointTick {
+  readonly endpoint: string;
+  readonly calls: number;
+  /** Share of the service's calls in that second, 0..1. */
+  readonly share: number;
+  readonly errors: number;
+  /** ms; null with no call in the second. */
+  readonly p50: number | null;
+  readonly p99: number | null;
+  readonly inFlight: number;
+  readonly health: string;
+}
+
+/** One service's last second. */
+export interface ServiceTick {
+  readonly service: string;
+  readonly endpoints: readonly EndpointTick[];
+}
+
+/** One second of every service. */
+export interface Tick {
+  readonly at: number;
+  readonly services: readonly ServiceTick[];
+}
+
+interface Previous {
+  finished: Float64Array;
+  buckets: Float64Array;
+}
+
+/** Computes ticks from differences between consecutive calls; one instance per admin server. */
+export class LiveStats {
+  private previous = new Map<string, Previous>();
+
+  /** The calls since the last call of `tick()` (the first one counts from the channel's start). */
+  tick(): Tick {
+    const next = new Map<string, Previous>();
+    // service → endpoint → sums over the channels of the service (two clients of one service add up)
+    const services = new Map<string, Map<string, { calls: number; errors: number; delta: Float64Array; inFlight: number; health: string }>>();
+    for (const channel of observedChannels()) {
+      const described = new Map((channel.describe?.() ?? []).map((e) => [e.endpoint, e]));
+      let endpoints = services.get(channel.service);
+      if (!endpoints) services.set(channel.service, (endpoints = new Map()));
+      for (const [endpoint, stats] of channel.stats) {
+        const key = `${channel.id}\u0000${endpoint}`;
+        const before = this.previous.get(key);
+        const now = { finished: stats.finished.slice(), buckets: stats.buckets.slice() };
+        next.set(key, now);
+        let e = endpoints.get(endpoint);
+        if (!e) endpoints.set(endpoint, (e = { calls: 0, errors: 0, delta: new Float64Array(now.buckets.length), inFlight: 0, health: 'unknown' }));
+        now.finished.forEach((n, code) => {
+          const d = n - (before?.finished[code] ?? 0);
+          e.calls += d;
+          if (code !== 0) e.errors += d;
+        });
+        now.buckets.forEach((n, i) => (e.delta[i]! += n - (before?.buckets[i] ?? 0)));
+        const d = described.get(endpoint);
+        e.inFlight += d?.inFlight ?? 0;
+        if (d && e.health === 'unknown') e.health = d.health;
+      }
+    }
+    this.previous = next;
+    const ms = (delta: Float64Array, q: number) => {
+      const s = bucketQuantile(delta, q);
+      return Number.isNaN(s) ? null : Math.round(s * 100_000) / 100;
+    };
+    const out: ServiceTick[] = [];
+    for (const [service, endpoints] of services) {
+      let total = 0;
+      for (const e of endpoints.values()) total += e.calls;
+      const list = [...endpoints].map(([endpoint, e]) => ({
+        endpoint,
+        calls: e.calls,
+        share: total > 0 ? e.calls / total : 0,
+        errors: e.errors,
+        p50: ms(e.delta, 0.5),
+        p99: ms(e.delta, 0.99),
+        inFlight: e.inFlight,
+        health: e.health,
+      }));
+      out.push({ service, endpoints: list.sort((a, b) => a.endpoint.localeCompare(b.endpoint)) });
+    }
+    return { at: Date.now(), services: out };
+  }
+}
