@@ -12,4 +12,14 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The dashboard runs in the browser, as is (no build step).
+    files: ['dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'URLSearchParams', 'CSS', 'EventSource', 'fetch', 'setInterval', 'clearInterval', 'uPlot'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );

@@ -2,7 +2,6 @@
 // draws the charts. The stream sends a `snapshot` on connect (the page resets from it, so a
 // restarted server or a reconnect leaves no stale state), an `event` per state change and a
 // `tick` per second with every endpoint's traffic, share and p50/p99.
-/* global uPlot */
 (function () {
   'use strict';
   const WINDOW = 120; // seconds of history per chart

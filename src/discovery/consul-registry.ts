@@ -345,7 +345,7 @@ class ConsulServiceWatch implements WatchSource {
     private readonly query: ServiceQuery,
     private readonly sink: WatchHandler,
   ) {
-    this.outage = new OutageLog(registry.log, `${registry.description}: watching ${query.service}`);
+    this.outage = new OutageLog(registry.log, `${registry.description}: watching ${query.service}`, query.service);
     const params = [`passing`];
     if (query.datacenter !== undefined) params.push(`dc=${encodeURIComponent(query.datacenter)}`);
     for (const tag of query.tags ?? []) params.push(`tag=${encodeURIComponent(tag)}`);

@@ -227,7 +227,7 @@ export class EtcdRegistry implements Registry {
   }
 
   private readonly startWatch = (query: ServiceQuery, sink: WatchHandler): WatchSource => {
-    const outage = new OutageLog(this.logger, `${this.description}: watching ${query.service}`);
+    const outage = new OutageLog(this.logger, `${this.description}: watching ${query.service}`, query.service);
     const skipped = new Set<string>();
     const fail = (error: unknown) => {
       const wrapped = new GrpcHaError(

@@ -249,7 +249,7 @@ class FileServiceWatch implements WatchSource {
   ) {
     this.serviceDir = registry.serviceDir(query.service);
     this.configFile = registry.configPath(query.service);
-    this.outage = new OutageLog(registry.log, `${registry.description}: reading ${query.service}`);
+    this.outage = new OutageLog(registry.log, `${registry.description}: reading ${query.service}`, query.service);
     this.poll = setInterval(() => this.kick(), registry.pollIntervalMs);
     this.poll.unref();
     this.kick();

@@ -63,6 +63,7 @@ export class KeptRegistration implements Registration {
     this.outage = new OutageLog(
       settings.logger,
       `registration of ${instance.service} instance ${instance.instanceId} (${instance.address}) in ${settings.where}`,
+      instance.service,
     );
   }
 

@@ -1,14 +1,18 @@
 /**
- * Discovery logs through grpc-js's logger by default (so GRPC_VERBOSITY applies), at three
- * levels. Outages are logged once when they start and once when they end, not on every retry.
+ * Discovery logs through grpc-ha's pino logger by default (component "discovery", level from
+ * GRPC_HA_LOG_LEVEL), at three levels; `setDiscoveryLogger` sends the lines elsewhere. Outages
+ * are logged once when they start and once when they end, not on every retry, and are state
+ * changes: registry_unreachable / registry_recovered events (dashboard, /metrics).
  */
 import { experimental, logVerbosity } from '@grpc/grpc-js';
+import { createLogger } from '../log/logger.js';
+import { emitEvent, type EventName } from '../observe/events.js';
 
 /** Severity of a discovery log line. */
 export type LogLevel = 'debug' | 'info' | 'error';
 
-/** Where discovery writes its log lines. */
-export type DiscoveryLogger = (level: LogLevel, message: string) => void;
+/** Where discovery writes its log lines; `fields` carry the event name of a state change. */
+export type DiscoveryLogger = (level: LogLevel, message: string, fields?: { event: EventName; service: string }) => void;
 
 const VERBOSITY: Record<LogLevel, logVerbosity> = {
   debug: logVerbosity.DEBUG,
@@ -20,16 +24,21 @@ const VERBOSITY: Record<LogLevel, logVerbosity> = {
 export const grpcJsLogger: DiscoveryLogger = (level, message) =>
   experimental.log(VERBOSITY[level], `grpc-ha discovery: ${message}`);
 
-let processLogger: DiscoveryLogger = grpcJsLogger;
+const pinoLog = createLogger('discovery');
 
-/** Replaces the logger of every registry and resolver created without a `logger` option. */
+/** The default logger: one pino line per message, with the event's fields when it is a state change. */
+export const pinoDiscoveryLogger: DiscoveryLogger = (level, message, fields) => pinoLog[level](fields ?? {}, message);
+
+let processLogger: DiscoveryLogger = pinoDiscoveryLogger;
+
+/** Replaces the logger of every registry and resolver created without a `logger` option (null: back to pino). */
 export function setDiscoveryLogger(logger: DiscoveryLogger | null): void {
-  processLogger = logger ?? grpcJsLogger;
+  processLogger = logger ?? pinoDiscoveryLogger;
 }
 
 /** The logger in force: the one given, else the process-wide one. */
 export function loggerOr(logger: DiscoveryLogger | undefined): DiscoveryLogger {
-  return logger ?? ((level, message) => processLogger(level, message));
+  return logger ?? ((level, message, fields) => processLogger(level, message, fields));
 }
 
 /**
@@ -43,6 +52,8 @@ export class OutageLog {
   constructor(
     private readonly logger: DiscoveryLogger,
     private readonly subject: string,
+    /** The service the outage is about, for the events; defaults to the subject. */
+    private readonly service: string = subject,
   ) {}
 
   /** Whether an outage is in progress. */
@@ -56,7 +67,10 @@ export class OutageLog {
     this.failures++;
     if (this.since === null) {
       this.since = Date.now();
-      this.logger('error', `${this.subject} failed: ${message}; ${consequence}; retrying`);
+      const text = `${this.subject} failed: ${message}; ${consequence}; retrying`;
+      // The logger writes the line (with the event's name); the bus only tells the dashboard and /metrics.
+      this.logger('error', text, { event: 'registry_unreachable', service: this.service });
+      emitEvent({ event: 'registry_unreachable', service: this.service, reason: text, source: 'registry' }, { log: false });
     } else {
       this.logger('debug', `${this.subject} failed again (${this.failures} attempts): ${message}`);
     }
@@ -66,7 +80,9 @@ export class OutageLog {
   ok(): void {
     if (this.since === null) return;
     const seconds = ((Date.now() - this.since) / 1000).toFixed(1);
-    this.logger('error', `${this.subject} recovered after ${seconds} s and ${this.failures} failed attempts`);
+    const text = `${this.subject} recovered after ${seconds} s and ${this.failures} failed attempts`;
+    this.logger('error', text, { event: 'registry_recovered', service: this.service });
+    emitEvent({ event: 'registry_recovered', service: this.service, reason: text, source: 'registry' }, { log: false });
     this.since = null;
     this.failures = 0;
   }

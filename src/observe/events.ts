@@ -57,16 +57,19 @@ const loggers = new Map<string, Logger>();
 
 /**
  * Emits a state change: one pino line (`event`, `service`, `endpoint`, `reason`) and every
- * listener. A throwing listener is logged and does not stop the others.
+ * listener (`log: false` when the caller wrote the line itself). A throwing listener is logged
+ * and does not stop the others.
  */
-export function emitEvent(fields: Omit<HaEvent, 'at'> & { at?: number }): void {
+export function emitEvent(fields: Omit<HaEvent, 'at'> & { at?: number }, options: { log?: boolean } = {}): void {
   const event: HaEvent = { ...fields, at: fields.at ?? Date.now() };
   let log = loggers.get(event.source);
   if (!log) loggers.set(event.source, (log = createLogger(event.source)));
-  const { at: _at, source: _source, ...line } = event;
-  const text = event.endpoint ? `${event.event} ${event.endpoint}${event.reason ? `: ${event.reason}` : ''}` : event.event;
-  if (WARN_EVENTS.has(event.event)) log.warn(line, text);
-  else log.info(line, text);
+  if (options.log !== false) {
+    const { at: _at, source: _source, ...line } = event;
+    const text = event.endpoint ? `${event.event} ${event.endpoint}${event.reason ? `: ${event.reason}` : ''}` : event.event;
+    if (WARN_EVENTS.has(event.event)) log.warn(line, text);
+    else log.info(line, text);
+  }
   recent.push(event);
   if (recent.length > RECENT_LIMIT) recent.splice(0, recent.length - RECENT_LIMIT);
   counts.set(event.event, (counts.get(event.event) ?? 0) + 1);

@@ -13,6 +13,9 @@ import { HealthImplementation } from 'grpc-health-check';
 import { z } from 'zod';
 import { integer, number, parseConfig } from '../config/parse-config.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { startAdminServer, type AdminServer, type AdminServerOptions } from '../observe/admin-server.js';
+import { emitEvent, type EventName } from '../observe/events.js';
+import { observeServer } from '../observe/server-observer.js';
 
 /** Defaults of a grpc-ha server, each with its reason. */
 export const SERVER_DEFAULTS = {
@@ -78,6 +81,8 @@ export interface ServeOptions {
   readonly exitOnSignal?: boolean;
   /** Logger; defaults to the grpc-ha "server" logger. */
   readonly logger?: Logger;
+  /** Starts the admin server (/metrics, /api/state, dashboard) of this process with these options. Off by default. */
+  readonly admin?: AdminServerOptions;
 }
 
 /** The lifecycle state of a server. */
@@ -93,6 +98,8 @@ export interface HaServer {
   readonly address: string;
   /** Current lifecycle state. */
   readonly state: ServerState;
+  /** The admin server, when `admin` was given. */
+  readonly admin: AdminServer | undefined;
   /** Sets the health status of every served service and of "" (overall). */
   setServing(serving: boolean): void;
   /** Sets one service's health status. */
@@ -142,6 +149,12 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
   );
   const address = `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
   const log = (givenLogger ?? createLogger('server')).child({ address });
+  const service = names[0] ?? address;
+  /** A state change: one log line under the event's name, and the event bus (dashboard, /metrics). */
+  const changed = (event: EventName, fields: Record<string, unknown>, message: string, reason?: string) => {
+    log.info({ event, ...fields }, message);
+    emitEvent({ event, service, endpoint: address, source: 'server', ...(reason ? { reason } : {}) }, { log: false });
+  };
   const setServing = (serving: boolean) => {
     for (const n of ['', ...names]) health.setStatus(n, serving ? 'SERVING' : 'NOT_SERVING');
   };
@@ -160,13 +173,13 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     shutdownPromise = (async () => {
       const forced = new Promise<void>((resolve) => (forceNow = resolve));
       const until = (ms: number) => Promise.race([sleep(ms), forced]);
-      log.info({ event: 'drain.start', reason: opts.reason ?? 'shutdown' }, 'draining');
+      changed('server_draining', { reason: opts.reason ?? 'shutdown' }, 'draining', opts.reason ?? 'shutdown');
       setServing(false);
       log.info({ event: 'drain.not_serving' }, 'health: NOT_SERVING');
       if (registration) {
         try {
           await Promise.race([registration.deregister(), forced]);
-          log.info({ event: 'drain.deregistered' }, 'deregistered');
+          changed('endpoint_deregistered', {}, 'deregistered');
         } catch (error) {
           // The registry may be down: the entry expires by its TTL; draining goes on.
           log.warn({ event: 'drain.deregister_failed', err: error }, 'deregistration failed; the entry will expire');
@@ -186,7 +199,9 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
         log.warn({ event: 'drain.forced', graceMs: settings.drainGraceMs }, 'closed the calls still in flight');
       }
       state = 'stopped';
-      log.info({ event: 'server.stopped' }, 'stopped');
+      changed('server_stopped', {}, 'stopped');
+      unobserve();
+      await admin?.close();
     })();
     return shutdownPromise;
   };
@@ -208,12 +223,18 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     process.on('SIGINT', onSignal);
   }
 
+  const unobserve = observeServer({ services: names, address, state: () => state });
+  let admin: AdminServer | undefined;
+  if (options.admin) {
+    admin = await startAdminServer(options.admin);
+    log.info({ event: 'admin_listening', url: admin.url }, `admin server: ${admin.url}`);
+  }
   setServing(true);
-  log.info({ event: 'server.serving', services: names }, 'serving');
+  changed('server_serving', { services: names }, 'serving');
   if (register) {
     try {
       registration = await register({ host: settings.host, port, address });
-      log.info({ event: 'server.registered' }, 'registered');
+      changed('endpoint_registered', {}, 'registered');
     } catch (error) {
       log.error({ event: 'server.register_failed', err: error }, 'registration failed');
       await shutdown({ force: true, reason: 'registration failed' });
@@ -228,6 +249,7 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     get state() {
       return state;
     },
+    admin,
     setServing,
     setServiceServing: (service, serving) => health.setStatus(service, serving ? 'SERVING' : 'NOT_SERVING'),
     shutdown,
