@@ -53,7 +53,7 @@
   function rebuildCharts(s) {
     if (s.charts) for (const c of s.charts) c.destroy();
     const width = Math.max(260, Math.floor(s.shareEl.clientWidth || 420));
-    const base = { width, height: 180, scales: { x: { time: true } }, legend: { show: true }, cursor: { show: false } };
+    const base = { width, height: 180, scales: { x: { time: true } }, legend: { show: true, live: false }, cursor: { show: false } };
     const axes = (unit) => [{ stroke: '#7d8a96', grid: { stroke: '#222c35' } }, { stroke: '#7d8a96', grid: { stroke: '#222c35' }, values: (u, vs) => vs.map((v) => v + unit) }];
     const color = (e) => COLORS[s.order.indexOf(e) % COLORS.length];
     const share = new uPlot(

@@ -38,8 +38,9 @@ export const FIRST_PHASE = 'steady';
 
 /**
  * The story: the last backend gets slow; then it recovers and the second one reports
- * NOT_SERVING; then that one is SERVING again and the first one is SIGKILLed; then a new one
- * starts and registers.
+ * NOT_SERVING; then that one is SERVING again and the last one fails every call (outlier
+ * detection ejects it); then it recovers and the first one is SIGKILLed; then a new one starts
+ * and registers.
  */
 export function storySteps(cast: StoryCast): StoryStep[] {
   const n = cast.backends.length;
@@ -58,7 +59,7 @@ export function storySteps(cast: StoryCast): StoryStep[] {
       act: () => slow.send(`latency ${cast.slowMs}`),
     },
     {
-      at: 0.35,
+      at: 0.3,
       phase: 'not-serving',
       caption: `${slow.id} is fast again; ${notServing.id} reports NOT_SERVING: the client's health checks drain it, no call fails`,
       act: () => {
@@ -68,17 +69,26 @@ export function storySteps(cast: StoryCast): StoryStep[] {
       },
     },
     {
-      at: 0.55,
-      phase: 'killed',
-      caption: `${notServing.id} is SERVING again; ${victim.id} is killed (SIGKILL): calls in flight are retried on the others, the registry forgets it`,
-      act: async () => {
+      at: 0.45,
+      phase: 'errors',
+      caption: `${notServing.id} is SERVING again; ${slow.id} fails every call (UNAVAILABLE): outlier detection ejects it after 5 in a row, retries hide the failures`,
+      act: () => {
         notServing.send('serving true');
         cast.setHealth(notServing.id, 'SERVING');
+        slow.send('fail 1');
+      },
+    },
+    {
+      at: 0.6,
+      phase: 'killed',
+      caption: `${slow.id} answers again (it returns when its ejection ends); ${victim.id} is killed (SIGKILL): calls in flight are retried on the others, the registry forgets it`,
+      act: async () => {
+        slow.send('fail 0');
         await cast.kill(victim);
       },
     },
     {
-      at: 0.7,
+      at: 0.75,
       phase: 'replacement',
       caption: 'a new backend starts and registers in the registry: the client finds it and traffic reaches it',
       act: async () => {

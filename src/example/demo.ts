@@ -18,6 +18,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { experimental, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { createClient } from '../client/create-client.js';
+import { setLogLevel } from '../log/logger.js';
+import { startAdminServer } from '../observe/admin-server.js';
 import type { Registry } from '../discovery/registry.js';
 import { registerResolvers } from '../discovery/resolver.js';
 import { parseDiscoveryTarget, serviceTargetIn } from '../discovery/target.js';
@@ -28,13 +30,14 @@ import { LatencyHistogram, makeStyle, renderSecond, SecondStats, type BackendHea
 import { ECHO_SERVICE_NAME, EchoClient } from './echo-service.js';
 
 const USAGE =
-  'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 20] [--slow-ms 25] [--no-faults] [--registry-dir DIR | --registry REGISTRY]';
+  'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 20] [--slow-ms 25] [--no-faults] [--registry-dir DIR | --registry REGISTRY] [--admin-port 9901]';
 const SERVICE = 'echo';
 const HELP = `${USAGE}
 
 A small highly-available cluster on this machine: example backends (grpc-ha instances, one
 process each) registered in a registry, a client balancing over them with a grpc-ha policy, a
-live view every second, and a scripted story (slow backend, NOT_SERVING, SIGKILL, replacement).
+live view every second, a scripted story (slow backend, NOT_SERVING, failing backend ejected,
+SIGKILL, replacement), and a live dashboard in the browser (its URL is printed at the start).
 
   --policy P          balancing policy (${[...POLICY_NAMES, 'round_robin'].join(', ')}); default peak_ewma
   --backends N        backends to start, 2-16; default 3
@@ -43,6 +46,7 @@ live view every second, and a scripted story (slow backend, NOT_SERVING, SIGKILL
   --no-faults         steady traffic, no story
   --registry-dir DIR  the embedded file registry in DIR (default: a temporary directory)
   --registry R        any registry: file:///?dir=DIR, etcd://HOST:PORT, consul://HOST:PORT
+  --admin-port P      port of the dashboard and /metrics on 127.0.0.1; default 9901 (any free one if taken)
 
 Examples:
   npm start
@@ -60,6 +64,8 @@ interface Args {
   registryDir: string | undefined;
   /** A registry as `grpc-ha register --registry` takes it, e.g. etcd://127.0.0.1:2379. */
   registry: string | undefined;
+  /** Port of the admin server (dashboard, /metrics); 0 for any free one. */
+  adminPort: number;
 }
 
 function parse(): Args | 'help' {
@@ -72,6 +78,7 @@ function parse(): Args | 'help' {
       'no-faults': { type: 'boolean', default: false },
       'registry-dir': { type: 'string' },
       registry: { type: 'string' },
+      'admin-port': { type: 'string', default: '9901' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -95,6 +102,7 @@ function parse(): Args | 'help' {
     faults: !values['no-faults'],
     registryDir: values['registry-dir'],
     registry: values.registry,
+    adminPort: int('--admin-port', values['admin-port'], 0, 65535),
   };
 }
 
@@ -145,6 +153,8 @@ async function main(): Promise<number> {
     return 2;
   }
   registerResolvers();
+  // The live view owns the terminal: state changes are on the dashboard; warnings still print.
+  if (process.env.GRPC_HA_LOG_LEVEL === undefined) setLogLevel('warn');
   const style = makeStyle(process.stdout.isTTY === true);
   // The embedded registry in a temporary directory unless told otherwise; removed at the end.
   const tempDir = args.registry === undefined && args.registryDir === undefined ? mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-')) : undefined;
@@ -172,6 +182,10 @@ async function main(): Promise<number> {
     if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
     return 3;
   }
+
+  // The dashboard and /metrics of this process (the client's channel): a taken port falls back to any free one.
+  const admin = await startAdminServer({ port: args.adminPort, title: `grpc-ha demo (${args.policy})` }).catch(() => startAdminServer({ title: `grpc-ha demo (${args.policy})` }));
+  console.log(`dashboard: ${admin.url} (metrics: ${admin.url}metrics)`);
 
   const all: HaBackendProcess[] = []; // every backend started, for the view and the cleanup
   const health = new Map<string, BackendHealth>();
@@ -211,7 +225,14 @@ async function main(): Promise<number> {
   try {
     for (let i = 0; i < args.backends && !stopping; i++) await track(spawn(i));
     if (stopping) return 130;
-    const key = args.policy === 'ring_hash' ? { ring_hash: { requestHashHeader: 'x-user-id' } } : { [args.policy]: {} };
+    // Outlier ejection too, so the backend that fails every call is ejected (and returns 3 s later).
+    const ejection = { outlierEjection: { consecutiveFailures: 5, baseEjectionTimeMs: 3000 } };
+    const key: Record<string, object> =
+      args.policy === 'ring_hash'
+        ? { ring_hash: { requestHashHeader: 'x-user-id', ...ejection } }
+        : args.policy === 'round_robin'
+          ? { round_robin: {} }
+          : { [args.policy]: ejection };
     const client = createClient(EchoClient, target, {
       policy: key,
       idempotent: [ECHO_SERVICE_NAME],
@@ -315,6 +336,7 @@ async function main(): Promise<number> {
     await Promise.all(all.map((b) => b.stop()));
     await releaseEntries(registry, all.filter((b) => b.child.exitCode !== 0).map((b) => ({ id: b.id, address: b.address })));
     await registry.close();
+    await admin.close();
     if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
   }
 }

@@ -6,7 +6,8 @@
  *   node dist/src/example/ha-backend.js --port 0 --id b1 [--latency-ms 5] [--drain-notice-ms 1000] [--drain-grace-ms 10000] [--control]
  *
  * With --control it reads commands on stdin, one a line: `latency MS` (added latency of calls
- * started from now on) and `serving true|false` (its health status); stdin closing (the parent
+ * started from now on), `serving true|false` (its health status) and `fail RATE` (share of calls
+ * answered UNAVAILABLE, 0..1); stdin closing (the parent
  * is gone) drains it as SIGTERM would.
  *
  * Prints {"event":"listening","port":N,"id":"..."} on stdout once serving; exits 0 after a drain.
@@ -14,6 +15,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
+import { status } from '@grpc/grpc-js';
 import { registrar } from '../discovery/registrar.js';
 import type { Registry } from '../discovery/registry.js';
 import { parseDiscoveryTarget, serviceTargetIn } from '../discovery/target.js';
@@ -95,7 +97,9 @@ async function main(): Promise<number> {
       const [command, value] = line.trim().split(/\s+/);
       if (command === 'latency' && value !== undefined && Number(value) >= 0) echo.setLatency(Number(value));
       else if (command === 'serving' && (value === 'true' || value === 'false')) instance.setServing(value === 'true');
-      else if (line.trim() !== '') process.stderr.write(`ha-backend: unknown control line '${line}' (latency MS | serving true|false)\n`);
+      else if (command === 'fail' && value !== undefined && Number(value) >= 0 && Number(value) <= 1)
+        echo.setFailure(Number(value) > 0 ? { code: status.UNAVAILABLE, rate: Number(value) } : null);
+      else if (line.trim() !== '') process.stderr.write(`ha-backend: unknown control line '${line}' (latency MS | serving true|false | fail RATE)\n`);
     });
     // The parent is gone: drain and exit as on SIGTERM rather than linger as an orphan.
     lines.on('close', () => process.kill(process.pid, 'SIGTERM'));

@@ -11,7 +11,22 @@ const root: Logger = pino(
   pino.destination({ fd: 2, sync: true }),
 );
 
+const children = new Set<WeakRef<Logger>>();
+
 /** A logger for one component, e.g. `createLogger('server')`; every line carries `component`. */
 export function createLogger(component: string, fields: Record<string, unknown> = {}): Logger {
-  return root.child({ component, ...fields });
+  const child = root.child({ component, ...fields });
+  children.add(new WeakRef(child));
+  return child;
+}
+
+/** Sets the level of every grpc-ha logger, as GRPC_HA_LOG_LEVEL does at startup ("silent" for none). */
+export function setLogLevel(level: string): void {
+  root.level = level;
+  // A pino child keeps the level it was created with; component loggers are created at import time.
+  for (const ref of children) {
+    const child = ref.deref();
+    if (child) child.level = level;
+    else children.delete(ref);
+  }
 }

@@ -125,7 +125,7 @@ export class ChannelObserver {
 
 /** "file:///echo?dir=/tmp/x" → "echo", "etcd://h:2379/foo/bar" → "foo/bar", "dns:host:50051" → "host:50051". */
 export function serviceOfTarget(target: string): string {
-  const m = /^(file|etcd|consul|static):\/\/[^/]*\/([^?]*)/.exec(target);
+  const m = /^(file|etcd|consul|static):(?:\/\/[^/]*\/)?([^?]*)/.exec(target);
   if (m) return decodeURIComponent(m[2]!) || target;
   return target.replace(/^(dns|ipv4|ipv6|unix):(\/\/[^/]*\/)?/, '');
 }

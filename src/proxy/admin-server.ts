@@ -1,10 +1,14 @@
 /**
- * The admin endpoint, on 127.0.0.1 by default (it tells anyone who can reach it the backend
- * topology): `GET /healthz` for liveness probes and `GET /state` for a JSON view of clusters,
- * backends and counters. Metrics come later.
+ * The proxy's admin endpoint, on 127.0.0.1 by default (it tells anyone who can reach it the
+ * backend topology): `GET /healthz` for liveness probes, `GET /state` for a JSON view of
+ * clusters, backends and counters, and grpc-ha's admin routes (src/observe/admin-server.ts):
+ * `/metrics` (the proxy's per-cluster, per-backend series among them), `/api/state`,
+ * `/api/events` and the dashboard.
  */
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createAdminHandler } from '../observe/admin-server.js';
+import { observeProxy, type ProxyBackendView } from '../observe/proxy-observer.js';
 
 /** What the admin endpoint shows. */
 export interface AdminSource {
@@ -14,8 +18,39 @@ export interface AdminSource {
   state(): unknown;
 }
 
+interface BackendJson {
+  address?: unknown;
+  inFlight?: unknown;
+  completed?: unknown;
+  failed?: unknown;
+  available?: unknown;
+}
+
+/**
+ * The proxy's backends as /metrics reads them, from the same JSON /state shows (Cluster.toJSON):
+ * computed at scrape time, so the forwarding path carries no metric code.
+ */
+function backendsOf(state: unknown): ProxyBackendView[] {
+  const clusters = (state as { clusters?: { name?: unknown; backends?: BackendJson[] }[] } | null)?.clusters ?? [];
+  const out: ProxyBackendView[] = [];
+  for (const c of clusters) {
+    for (const b of c.backends ?? []) {
+      out.push({
+        cluster: String(c.name),
+        backend: String(b.address),
+        inFlight: Number(b.inFlight) || 0,
+        completed: Number(b.completed) || 0,
+        failed: Number(b.failed) || 0,
+        healthy: b.available === true,
+      });
+    }
+  }
+  return out;
+}
+
 /** Starts the admin HTTP server; resolves with it and its port. */
 export function startAdminServer(host: string, port: number, source: AdminSource): Promise<{ server: Server; port: number }> {
+  const admin = createAdminHandler({ state: () => ({ proxy: source.state() }), title: 'grpc-ha proxy' });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -25,16 +60,25 @@ export function startAdminServer(host: string, port: number, source: AdminSource
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'shutting down\n');
     } else if (path === '/state') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(source.state(), null, 2) + '\n');
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz or /state\n');
+    } else if (!admin.handle(req, res)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /state, /metrics or / (dashboard)\n');
     }
   });
   server.headersTimeout = 10_000;
-  server.requestTimeout = 10_000;
+  server.requestTimeout = 0; // the dashboard's event stream is long-lived
+  const unobserve = observeProxy({ backends: () => backendsOf(source.state()) });
+  server.once('close', () => {
+    unobserve();
+    admin.close();
+  });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => {
+      unobserve();
+      admin.close();
+      reject(error);
+    });
     server.listen(port, host || '127.0.0.1', () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve({ server, port: (server.address() as AddressInfo).port });
     });
   });
