@@ -6,12 +6,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { createClient } from '../src/client/create-client.js';
+import { FileRegistry } from '../src/discovery/file-registry.js';
+import { registerResolvers } from '../src/discovery/resolver.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { onEvent, type HaEvent } from '../src/observe/events.js';
 import { startAdminServer, type AdminServer } from '../src/observe/admin-server.js';
 import { register } from '../src/policies/register.js';
 import { ECHO, unary } from './health-helpers.js';
+import { tempDir } from './support/discovery.js';
 
 /** The value of one series in a Prometheus text exposition, 0 when absent. */
 function sample(text: string, name: string, labels: Record<string, string>): number {
@@ -114,6 +117,43 @@ describe('admin server: /metrics and /api/state', () => {
     } finally {
       c.close();
       servers[0]!.setFailure(null);
+    }
+  });
+
+  it('counts registry resolutions and reports registrations and deregistrations as events', async () => {
+    registerResolvers();
+    const tmp = tempDir('grpc-ha-observe');
+    const registry = new FileRegistry({ dir: tmp.dir });
+    const events: HaEvent[] = [];
+    const stop = onEvent((e) => events.push(e));
+    const first = registry.register({ service: 'observed', address: servers[0]!.address });
+    await first.ready;
+    const c = createClient(EchoClient, `file:///observed?dir=${encodeURIComponent(tmp.dir)}`, { policy: 'least_request' });
+    try {
+      await unary(c);
+      // The channel is labelled with the target's service.
+      assert.equal(sample(await scrape(), 'grpc_ha_client_calls_started_total', { service: 'observed', endpoint: servers[0]!.address }), 1);
+      const second = registry.register({ service: 'observed', address: servers[1]!.address });
+      await second.ready;
+      await first.close();
+      const gone = Date.now() + 5000;
+      while (!events.some((e) => e.event === 'endpoint_deregistered' && e.endpoint === servers[0]!.address) && Date.now() < gone) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const text = await scrape();
+      assert.ok(sample(text, 'grpc_ha_registry_resolutions_total', { registry: 'file', service: 'observed' }) >= 2);
+      assert.equal(sample(text, 'grpc_ha_registry_instances', { registry: 'file', service: 'observed' }), 1);
+      assert.ok(sample(text, 'grpc_ha_registry_last_update_age_seconds', { registry: 'file', service: 'observed' }) < 5);
+      const seen = events.filter((e) => e.service === 'observed').map((e) => `${e.event} ${e.endpoint}`);
+      assert.ok(seen.includes(`endpoint_registered ${servers[0]!.address}`), seen.join('; '));
+      assert.ok(seen.includes(`endpoint_registered ${servers[1]!.address}`), seen.join('; '));
+      assert.ok(seen.includes(`endpoint_deregistered ${servers[0]!.address}`), seen.join('; '));
+      await second.close();
+    } finally {
+      stop();
+      c.close();
+      await registry.close();
+      tmp.remove();
     }
   });
 
