@@ -23,7 +23,7 @@ describe('proxy admin: /metrics and the dashboard', () => {
     await Promise.all(servers.map((s) => s.stop(0)));
   });
 
-  it('counts the requests forwarded to each backend, and serves the dashboard', async () => {
+  it('counts the requests forwarded to each backend, and shows its clusters on the dashboard', async () => {
     const metrics = async () => (await fetch(`http://127.0.0.1:${proxy.adminPort}/metrics`)).text();
     const total = (text: string) =>
       servers.reduce((n, s) => {
@@ -44,5 +44,13 @@ describe('proxy admin: /metrics and the dashboard', () => {
     assert.equal(page.status, 200);
     assert.match(await page.text(), /grpc-ha dashboard/);
     assert.equal((await fetch(`http://127.0.0.1:${proxy.adminPort}/healthz`)).status, 200);
+    // The dashboard shows each cluster like a channel: its backends as endpoint cards.
+    const state = (await (await fetch(`http://127.0.0.1:${proxy.adminPort}/api/state`)).json()) as {
+      channels: { service: string; endpoints: { endpoint: string; health: string; finished: number }[] }[];
+    };
+    const cluster = state.channels.find((c) => c.service === 'cluster echo');
+    assert.deepEqual(cluster?.endpoints.map((e) => e.endpoint).sort(), servers.map((s) => s.address).sort());
+    assert.ok(cluster.endpoints.every((e) => e.health === 'healthy'));
+    assert.equal(cluster.endpoints.reduce((n, e) => n + e.finished, 0) - before, 10);
   });
 });

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { timingSafeEqual } from 'node:crypto';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { observedChannels } from './channel-observer.js';
+import { observedChannels, type ChannelState } from './channel-observer.js';
 import { onEvent, recentEvents, type HaEvent } from './events.js';
 import { LiveStats } from './live-stats.js';
 import { grpcHaMetricsRegistry } from './metrics.js';
@@ -47,8 +47,10 @@ export interface AdminServerOptions {
   readonly token?: string;
   /** Metrics to serve. Defaults to grpc-ha's own registry (grpcHaMetricsRegistry()). */
   readonly registry?: Registry;
-  /** Extra JSON merged into /api/state (the proxy adds its clusters). */
+  /** Extra JSON merged into /api/state (the proxy adds its own view). */
   readonly state?: () => Record<string, unknown>;
+  /** Channels not built on a grpc-ha balancer, shown like them (the proxy's clusters). */
+  readonly channels?: () => ChannelState[];
   /** Title of the dashboard. Defaults to "grpc-ha". */
   readonly title?: string;
 }
@@ -77,11 +79,11 @@ function isLoopback(host: string): boolean {
 }
 
 /** The state /api/state answers: every channel, registry watch and server of this process. */
-export function adminState(extra?: () => Record<string, unknown>): Record<string, unknown> {
+export function adminState(extra?: () => Record<string, unknown>, channels?: () => ChannelState[]): Record<string, unknown> {
   return {
     pid: process.pid,
     at: Date.now(),
-    channels: [...observedChannels()].map((c) => c.state()),
+    channels: [...[...observedChannels()].map((c) => c.state()), ...(channels?.() ?? [])],
     registries: [...registryWatchStats()].map((w) => ({ ...w })),
     servers: [...observedServers()].map((s) => ({ services: s.services, address: s.address, state: s.state() })),
     ...extra?.(),
@@ -105,9 +107,9 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'p
   const send = (res: ServerResponse, event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const startStreaming = () => {
     if (ticker) return;
-    live.tick(); // sets the baseline: the first tick covers one second, not the channel's life
+    live.tick(options.channels?.()); // sets the baseline: the first tick covers one second, not the channel's life
     ticker = setInterval(() => {
-      const tick = live.tick();
+      const tick = live.tick(options.channels?.());
       for (const res of streams) send(res, 'tick', tick);
     }, ADMIN_DEFAULTS.tickMs);
     ticker.unref();
@@ -151,13 +153,13 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'p
     } else if (path === '/metrics') {
       registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), fail);
     } else if (path === '/api/state') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(adminState(options.state), null, 2) + '\n');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(adminState(options.state, options.channels), null, 2) + '\n');
     } else {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       // "retry: ms" sets how soon EventSource reconnects (HTML Living Standard, server-sent events);
       // a reconnecting page gets the full snapshot again, so a restarted server leaves no gap.
       res.write(`retry: ${ADMIN_DEFAULTS.reconnectMs}\n\n`);
-      send(res, 'snapshot', { title: options.title ?? 'grpc-ha', state: adminState(options.state), events: recentEvents() });
+      send(res, 'snapshot', { title: options.title ?? 'grpc-ha', state: adminState(options.state, options.channels), events: recentEvents() });
       streams.add(res);
       startStreaming();
       res.on('close', () => {

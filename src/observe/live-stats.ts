@@ -4,7 +4,7 @@
  * second), in-flight calls and health — computed once for every open dashboard.
  */
 import { bucketQuantile } from './call-stats.js';
-import { observedChannels } from './channel-observer.js';
+import { observedChannels, type ChannelState } from './channel-observer.js';
 
 /** One endpoint's last second. */
 export interface EndpointTick {
@@ -41,8 +41,12 @@ interface Previous {
 export class LiveStats {
   private previous = new Map<string, Previous>();
 
-  /** The calls since the last call of `tick()` (the first one counts from the channel's start). */
-  tick(): Tick {
+  /**
+   * The calls since the last call of `tick()` (the first one counts from the channel's start).
+   * `external` channels (the proxy's clusters) count from their endpoints' finished/failed
+   * totals; they have no latency histogram, so no p50/p99.
+   */
+  tick(external: readonly ChannelState[] = []): Tick {
     const next = new Map<string, Previous>();
     // service → endpoint → sums over the channels of the service (two clients of one service add up)
     const services = new Map<string, Map<string, { calls: number; errors: number; delta: Float64Array; inFlight: number; health: string }>>();
@@ -66,6 +70,19 @@ export class LiveStats {
         const d = described.get(endpoint);
         e.inFlight += d?.inFlight ?? 0;
         if (d && e.health === 'unknown') e.health = d.health;
+      }
+    }
+    for (const channel of external) {
+      let endpoints = services.get(channel.service);
+      if (!endpoints) services.set(channel.service, (endpoints = new Map()));
+      for (const d of channel.endpoints) {
+        const key = `x${channel.service}\u0000${d.endpoint}`;
+        const before = this.previous.get(key);
+        const now = { finished: Float64Array.of(d.finished - d.failed, d.failed), buckets: new Float64Array(0) };
+        next.set(key, now);
+        const ok = now.finished[0]! - (before?.finished[0] ?? 0);
+        const failed = now.finished[1]! - (before?.finished[1] ?? 0);
+        endpoints.set(d.endpoint, { calls: ok + failed, errors: failed, delta: new Float64Array(0), inFlight: d.inFlight, health: d.health });
       }
     }
     this.previous = next;

@@ -8,6 +8,7 @@
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from '../observe/admin-server.js';
+import type { ChannelState, EndpointState } from '../observe/channel-observer.js';
 import { observeProxy, type ProxyBackendView } from '../observe/proxy-observer.js';
 
 /** What the admin endpoint shows. */
@@ -24,6 +25,54 @@ interface BackendJson {
   completed?: unknown;
   failed?: unknown;
   available?: unknown;
+  state?: unknown;
+  health?: unknown;
+  weight?: unknown;
+  latencyEwmaMs?: unknown;
+  lastError?: unknown;
+  ejected?: { reason?: unknown; remainingMs?: unknown };
+}
+
+interface ClusterJson {
+  name?: unknown;
+  policy?: unknown;
+  panic?: unknown;
+  ejections?: unknown;
+  backends?: BackendJson[];
+}
+
+const clustersOf = (state: unknown): ClusterJson[] => (state as { clusters?: ClusterJson[] } | null)?.clusters ?? [];
+
+/** The proxy's clusters as the dashboard shows channels: one per cluster, its backends as endpoints. */
+function clusterChannels(state: unknown): ChannelState[] {
+  const now = Date.now();
+  return clustersOf(state).map((c, i) => ({
+    id: -(i + 1),
+    service: `cluster ${String(c.name)}`,
+    policy: String(c.policy),
+    panic: c.panic === true,
+    ...(c.ejections ? { ejections: c.ejections } : {}),
+    endpoints: (c.backends ?? []).map((b): EndpointState => {
+      const completed = Number(b.completed) || 0;
+      const inFlight = Number(b.inFlight) || 0;
+      const health = b.ejected ? 'ejected' : b.available === true ? 'healthy' : b.health === 'not_serving' ? 'not_serving' : String(b.state);
+      const reason = b.ejected ? String(b.ejected.reason) : typeof b.lastError === 'string' && b.available !== true ? b.lastError : undefined;
+      return {
+        endpoint: String(b.address),
+        connectivity: String(b.state).toUpperCase(),
+        health,
+        ...(reason ? { healthReason: reason } : {}),
+        ...(b.ejected ? { ejectedUntil: now + (Number(b.ejected.remainingMs) || 0) } : {}),
+        weight: Number(b.weight) || 1,
+        inFlight,
+        ewmaMs: typeof b.latencyEwmaMs === 'number' ? b.latencyEwmaMs : null,
+        started: completed + inFlight,
+        finished: completed,
+        failed: Number(b.failed) || 0,
+        lastError: null,
+      };
+    }),
+  }));
 }
 
 /**
@@ -31,9 +80,8 @@ interface BackendJson {
  * computed at scrape time, so the forwarding path carries no metric code.
  */
 function backendsOf(state: unknown): ProxyBackendView[] {
-  const clusters = (state as { clusters?: { name?: unknown; backends?: BackendJson[] }[] } | null)?.clusters ?? [];
   const out: ProxyBackendView[] = [];
-  for (const c of clusters) {
+  for (const c of clustersOf(state)) {
     for (const b of c.backends ?? []) {
       out.push({
         cluster: String(c.name),
@@ -50,7 +98,7 @@ function backendsOf(state: unknown): ProxyBackendView[] {
 
 /** Starts the admin HTTP server; resolves with it and its port. */
 export function startAdminServer(host: string, port: number, source: AdminSource): Promise<{ server: Server; port: number }> {
-  const admin = createAdminHandler({ state: () => ({ proxy: source.state() }), title: 'grpc-ha proxy' });
+  const admin = createAdminHandler({ state: () => ({ proxy: source.state() }), channels: () => clusterChannels(source.state()), title: 'grpc-ha proxy' });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
