@@ -157,6 +157,22 @@ describe('admin server: /metrics and /api/state', () => {
     }
   });
 
+  it('shows the endpoints of a health_aware channel (grpc-js round_robin inside) with their health', async () => {
+    const service = 'health-aware-test';
+    const c = createClient(EchoClient, `ipv4:${servers.map((s) => s.address).join(',')}`, {
+      policy: { health_aware: { childPolicy: [{ round_robin: {} }] } },
+      healthCheckServiceName: ECHO,
+      channelOptions: { 'grpc.internal.no_subchannel.grpc_ha_service': service },
+    });
+    try {
+      for (let i = 0; i < 4; i++) await unary(c);
+      const text = await scrape();
+      for (const s of servers) assert.equal(sample(text, 'grpc_ha_endpoint_health', { service, endpoint: s.address, state: 'healthy' }), 1);
+    } finally {
+      c.close();
+    }
+  });
+
   it('refuses to bind beyond loopback without a token, and asks for the token when one is set', async () => {
     await assert.rejects(startAdminServer({ host: '0.0.0.0' }), /token is required when host is 0\.0\.0\.0/);
     const guarded = await startAdminServer({ token: 's3cret' });

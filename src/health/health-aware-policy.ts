@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { defaultPickerEnv, type PickerEnv } from '../algorithms/picker.js';
 import { parseConfig } from '../config/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { ChannelObserver } from '../observe/channel-observer.js';
 import { HEALTH_FIELD_NAMES, healthFields, toHealthSettings, type HealthSettings } from './health-config.js';
 import { HealthLayer, NESTED_HEALTH_LAYER_OPTION } from './health-layer.js';
 
@@ -102,9 +103,11 @@ export function parseHealthAwareConfig(json: unknown): HealthAwareConfig {
 export class HealthAwareBalancer implements experimental.LoadBalancer {
   private readonly layer: HealthLayer;
   private readonly child: experimental.ChildLoadBalancerHandler;
+  /** Its endpoints' health and state changes for the admin API, events and /metrics (no call counts: the child picks). */
+  private readonly observer = new ChannelObserver(HEALTH_AWARE);
 
   constructor(helper: experimental.ChannelControlHelper, env: PickerEnv = defaultPickerEnv) {
-    this.layer = new HealthLayer(helper, this, HEALTH_AWARE, env);
+    this.layer = new HealthLayer(helper, this, HEALTH_AWARE, env, this.observer);
     this.child = new experimental.ChildLoadBalancerHandler(this.layer.helper);
   }
 
@@ -115,6 +118,7 @@ export class HealthAwareBalancer implements experimental.LoadBalancer {
     resolutionNote: string,
   ): boolean {
     if (!(lbConfig instanceof HealthAwareConfig)) return false;
+    this.observer.updateOptions(options);
     this.layer.update(endpointList.ok ? endpointList.value : null, lbConfig.health, options, resolutionNote);
     const nested = options[NESTED_HEALTH_LAYER_OPTION] === true ? options : { ...options, [NESTED_HEALTH_LAYER_OPTION]: true };
     return this.child.updateAddressList(endpointList, lbConfig.child, nested, resolutionNote);
@@ -129,6 +133,7 @@ export class HealthAwareBalancer implements experimental.LoadBalancer {
   }
 
   destroy(): void {
+    this.observer.close();
     this.layer.destroy();
     this.child.destroy();
   }

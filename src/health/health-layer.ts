@@ -106,6 +106,15 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     if (observer) {
       observer.health = (key) => this.healthOf(key);
       observer.healthSummary = () => ({ panic: this.panic, ...(this.detector ? { ejections: structuredClone(this.detector.counters) } : {}) });
+      // A layer around another policy (health_aware) knows health, not calls: its endpoints as the layer sees them.
+      observer.describe ??= () =>
+        this.passthrough
+          ? []
+          : [...this.entries.keys()].map((key) => {
+              const h = this.healthOf(key)!;
+              const connectivity = h.condition === 'connecting' ? 'CONNECTING' : h.condition === 'transient_failure' ? 'TRANSIENT_FAILURE' : 'READY';
+              return { endpoint: key, connectivity, health: h.condition, ...(h.reason ? { healthReason: h.reason } : {}), ...(h.ejectedUntil ? { ejectedUntil: h.ejectedUntil } : {}), weight: 1, inFlight: 0, ewmaMs: null, started: 0, finished: 0, failed: 0, lastError: null };
+            });
     }
     this.helper = experimental.createChildChannelControlHelper(parent, {
       createSubchannel: (address, args) => this.createSubchannel(address, args),
