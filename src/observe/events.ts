@@ -47,7 +47,7 @@ export interface HaEvent {
 /** Receives every event as it is emitted. */
 export type EventListener = (event: HaEvent) => void;
 
-const WARN_EVENTS: ReadonlySet<EventName> = new Set(['endpoint_ejected', 'endpoint_unreachable', 'registry_unreachable']);
+const WARN_EVENTS: ReadonlySet<EventName> = new Set(['endpoint_ejected', 'registry_unreachable']);
 /** Events kept for a dashboard that connects later: enough for a few minutes of a busy demo. */
 const RECENT_LIMIT = 500;
 
