@@ -1,8 +1,9 @@
 /**
  * Retries of idempotent methods (cluster `retry`), on real backends: a call the backend did not
  * process — the stream refused (REFUSED_STREAM), or above the last-stream-id of its GOAWAY
- * (RFC 9113 §6.8) — goes to the next backend, whatever the policy would pick; a call whose
- * request reached a backend that then died is never sent again.
+ * (RFC 9113 §6.8), or its connection lost before any request byte reached it — goes to the next
+ * backend, whatever the policy would pick; a call whose request reached a backend that then died
+ * is never sent again.
  */
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -156,6 +157,37 @@ describe('proxy cluster: retries', () => {
       await proxy.close(100);
       await good.stop(0);
       await dying.close();
+    }
+  });
+
+  it('a call whose backend connection is lost before any request byte reached it is retried on the next backend', async () => {
+    // Drops the connection as soon as a stream opens: a client-streaming call that has sent its
+    // headers but no message yet has given that backend nothing to process.
+    const dropping = await h2Backend((stream) => stream.session!.destroy());
+    const good = await startExampleServer({ id: 'good' });
+    const proxy = await proxyFor({ clusters: { echo: { target: `${dropping.address},${good.address}`, policy: 'round_robin', retry: RETRY } } });
+    const client = echoClient(proxy);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const reply = await new Promise<{ serverId: string; message: string }>((resolve, reject) => {
+          const call = client.clientStream(new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, r) => (err ? reject(err) : resolve(r!)));
+          // The first message only once the proxy has had time to try (and lose) a backend.
+          setTimeout(() => {
+            call.write({ message: 'a' });
+            call.write({ message: 'b' });
+            call.end();
+          }, 50);
+        });
+        assert.equal(reply.serverId, 'good');
+        assert.equal(reply.message, 'ab');
+      }
+      assert.ok(dropping.seen.streams >= 1, 'the dropping backend was tried');
+      assert.equal((proxy.state().calls as { retries: number }).retries, dropping.seen.streams, 'each lost connection was retried once, elsewhere');
+    } finally {
+      client.close();
+      await proxy.close(100);
+      await good.stop(0);
+      await dropping.close();
     }
   });
 

@@ -254,7 +254,10 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     if (stream !== this.up || this.finished) return;
     const upstream = this.upstream!;
     if (kind === 'connection') {
-      this.upstreamFailed(GrpcStatus.UNAVAILABLE, `connection to backend ${upstream.address} lost: ${stream.connection.lastError || 'closed'}`, false);
+      // Retried (idempotent methods only) when no request byte had reached the backend's
+      // connection yet and no response came: the backend cannot have processed a message it never got.
+      const nothingSent = this.attemptSent === 0 && !this.responded;
+      this.upstreamFailed(GrpcStatus.UNAVAILABLE, `connection to backend ${upstream.address} lost: ${stream.connection.lastError || 'closed'}`, nothingSent);
     } else if (kind === 'local') {
       this.upstreamFailed(GrpcStatus.INTERNAL, `backend ${upstream.address} broke HTTP/2 on the stream (${rstCodeName(code)})`, false);
     } else {
