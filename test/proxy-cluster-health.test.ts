@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
+import { onEvent, type HaEvent } from '../src/observe/events.js';
 import { parseProxyConfig } from '../src/proxy/proxy-config.js';
 import type { Proxy } from '../src/proxy/proxy.js';
 import { echoClient, eventually, proxyFor, rejection, unary } from './support/proxy.js';
@@ -48,6 +49,8 @@ describe('proxy cluster: outlier ejection', () => {
       logs,
     );
     const client = echoClient(proxy);
+    const events: HaEvent[] = [];
+    const stopEvents = onEvent((e) => events.push(e));
     try {
       for (let i = 0; i < 12; i++) await settle(unary(client));
       assert.equal(bad.stats.calls, 3, 'the third failure in a row ejects it');
@@ -65,7 +68,11 @@ describe('proxy cluster: outlier ejection', () => {
       for (let i = 0; i < 6; i++) await settle(unary(client));
       assert.ok(bad.stats.calls > 3, 'the backend takes calls again after its ejection');
       assert.ok(logs.some((l) => l.includes(`${bad.address} returns after its ejection`)));
+      // The same changes on the observability bus (dashboard, /metrics, onEvent), as the library's channels report them.
+      const seen = events.filter((e) => e.source === 'proxy' && e.endpoint === bad.address && e.event !== 'endpoint_healthy').map((e) => `${e.service} ${e.event} ${e.reason ?? ''}`);
+      assert.deepEqual(seen.slice(0, 2), ['echo endpoint_ejected 3 consecutive INTERNAL', 'echo endpoint_returned its ejection ended'], seen.join('; '));
     } finally {
+      stopEvents();
       client.close();
       await proxy.close(100);
       await Promise.all([...good, bad].map((s) => s.stop(0)));

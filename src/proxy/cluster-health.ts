@@ -5,6 +5,7 @@
  * panic threshold (Envoy). What it keeps per backend lives here, keyed by address, so the
  * connection (Upstream) knows nothing of it.
  */
+import type { EventName } from '../observe/events.js';
 import type { PickerEnv } from '../algorithms/picker.js';
 import { EjectionTimers } from '../health/ejection-timers.js';
 import { conditionLabel } from '../health/endpoint-condition.js';
@@ -52,6 +53,8 @@ export class ClusterHealth {
     /** Called when the set of backends to pick from may have changed. */
     private readonly onChange: () => void,
     private readonly log: (message: string) => void,
+    /** Reports a state change on the observability bus (src/observe/events.ts), as the library's channels do. */
+    private readonly emit: (event: EventName, endpoint?: string, reason?: string) => void = () => undefined,
   ) {
     this.detector = settings.outlierEjection ? new OutlierDetector(settings.outlierEjection, env) : null;
     this.timers = new EjectionTimers(env.now, { interval: () => this.onInterval(), expiry: () => this.onExpiry() });
@@ -100,7 +103,11 @@ export class ClusterHealth {
     const detector = this.detector;
     if (serving && !record.serving && this.activeChecks && detector?.current.unejectOnHealthy && detector.uneject(u.address)) {
       this.log(`${u.address} returns early from ejection: its health check says SERVING`);
+      this.emit('endpoint_returned', u.address, 'its health check says SERVING');
       this.timers.schedule(detector);
+    }
+    if (u.state === 'ready' && u.health !== 'unknown' && serving !== record.serving) {
+      this.emit(serving ? 'endpoint_healthy' : 'endpoint_not_serving', u.address, serving ? undefined : u.lastError || undefined);
     }
     record.serving = serving;
   }
@@ -132,7 +139,9 @@ export class ClusterHealth {
         newest = Math.max(newest, record.healthySince);
       }
     }
-    this.panic = inPanic(healthyList.length + unknown, all.length, this.settings.panicThresholdPercent);
+    const panic = inPanic(healthyList.length + unknown, all.length, this.settings.panicThresholdPercent);
+    if (panic !== this.panic) this.emit(panic ? 'panic_entered' : 'panic_left', undefined, `${healthyList.length} of ${all.length} backends healthy`);
+    this.panic = panic;
     this.oldestHealthySince = oldest;
     const slowStart = this.settings.slowStart;
     this.rampUntil = slowStart !== null && healthyList.length > 1 ? newest + slowStart.windowMs : Number.NEGATIVE_INFINITY;
@@ -185,13 +194,19 @@ export class ClusterHealth {
   private onExpiry(): void {
     const detector = this.detector;
     if (detector === null) return;
-    for (const address of detector.expire()) this.log(`${address} returns after its ejection`);
+    for (const address of detector.expire()) {
+      this.log(`${address} returns after its ejection`);
+      this.emit('endpoint_returned', address, 'its ejection ended');
+    }
     this.timers.schedule(detector);
     this.onChange();
   }
 
   private onEjected(ejections: readonly Ejection[]): void {
-    for (const e of ejections) this.log(`ejected ${e.key} for ${Math.round(e.until - e.at)} ms: ${e.reason}`);
+    for (const e of ejections) {
+      this.log(`ejected ${e.key} for ${Math.round(e.until - e.at)} ms: ${e.reason}`);
+      this.emit('endpoint_ejected', e.key, e.reason);
+    }
     this.timers.schedule(this.detector);
     this.onChange();
   }

@@ -4,6 +4,7 @@
  * a bounded queue of calls waiting for a backend, and passive health (outlier ejection, slow
  * start, panic threshold: cluster-health.ts) fed by the outcome of every call.
  */
+import { emitEvent } from '../observe/events.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
 import { slowStartPick } from '../health/slow-start.js';
 import { ClusterHealth } from './cluster-health.js';
@@ -66,8 +67,15 @@ export class Cluster {
     this.retried = config.retry ? new WeakMap() : null;
     this.source = createEndpointSource(config.target, `clusters.${config.name}.target`);
     const log = options.log ?? (() => {});
-    this.health = new ClusterHealth(config.health, config.healthCheck !== null, this.env, () => this.scheduleRebuild(), (m) =>
-      log(`cluster ${config.name}: ${m}`),
+    this.health = new ClusterHealth(
+      config.health,
+      config.healthCheck !== null,
+      this.env,
+      () => this.scheduleRebuild(),
+      (m) => log(`cluster ${config.name}: ${m}`),
+      // On the bus for the dashboard, /metrics and onEvent(); the proxy's own log line above says it already.
+      (event, endpoint, reason) =>
+        emitEvent({ event, service: config.name, source: 'proxy', ...(endpoint ? { endpoint } : {}), ...(reason ? { reason } : {}) }, { log: false }),
     );
   }
 
