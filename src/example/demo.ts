@@ -299,7 +299,7 @@ async function main(): Promise<number> {
                 id = undefined;
               }
               // The goal is none: say why for the first few, so that one is understood, not just counted.
-              if (failed <= 5) console.log(style.caption(`!!! call failed${id ? ` on ${id}` : ''} in phase ${phases[phases.length - 1]!.name}: ${err.message}`));
+              if (failed <= 5) console.log(style.caption(`!!! call failed${id ? ` on ${id}` : ''} in phase ${phases[phases.length - 1]!.name} after ${ms.toFixed(0)} ms: ${err.message}`));
             }
             second.record(id, ms, err !== null);
             phases[phases.length - 1]!.hist.add(ms, err !== null);
