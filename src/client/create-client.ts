@@ -7,6 +7,7 @@ import { credentials as grpcCredentials, type ChannelCredentials, type ChannelOp
 import { policyChannelOptions, type LoadBalancingConfigEntry } from '../grpc/service-config.js';
 import { attemptCountingInterceptor } from '../observe/client-attempts.js';
 import { SERVICE_LABEL_OPTION, serviceOfTarget } from '../observe/channel-observer.js';
+import { committedRetryInterceptor, idempotentMatcher } from './committed-retry.js';
 import { defaultDeadlineInterceptor, errorContextInterceptor } from './interceptors.js';
 import { resilienceServiceConfig } from './method-config.js';
 import { parseResilienceOptions, type ResilienceInput } from './resilience-options.js';
@@ -58,6 +59,8 @@ export function createClient<C extends Client>(Ctor: ClientConstructor<C>, targe
   const service = serviceOfTarget(target);
   const interceptors: Interceptor[] = [errorContextInterceptor(target), attemptCountingInterceptor(service, resilience)];
   if (resilience.deadlineMs !== null) interceptors.push(defaultDeadlineInterceptor(resilience.deadlineMs));
+  // After the deadline is set, so a resend keeps the call's deadline.
+  if (resilience.retry !== null && resilience.idempotent.length > 0) interceptors.push(committedRetryInterceptor(idempotentMatcher(resilience.idempotent)));
   interceptors.push(...(options.interceptors ?? []));
   return new Ctor(target, options.credentials ?? grpcCredentials.createInsecure(), {
     [SERVICE_LABEL_OPTION]: service,
