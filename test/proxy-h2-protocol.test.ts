@@ -247,6 +247,9 @@ describe('proxy: health checking modes', () => {
       for (let i = 0; i < 4; i++) assert.equal((await unary(client)).serverId, 'b');
       a.setServing(true);
       await eventually(() => backends().every((x) => x.health === 'serving'), 3000, 'a back');
+      const ids = new Set<string>();
+      for (let i = 0; i < 6; i++) ids.add((await unary(client)).serverId);
+      assert.deepEqual([...ids].sort(), ['a', 'b'], 'traffic reaches a again');
       client.close();
       await proxy.close(100);
       await Promise.all([a.stop(100), b.stop(100)]);

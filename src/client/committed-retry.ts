@@ -30,7 +30,8 @@ export function committedRetryInterceptor(isIdempotent: (path: string) => boolea
     current = first;
     return new InterceptingCall(first, {
       start(metadata, listener, next) {
-        requestMetadata = metadata.clone();
+        // Kept, not cloned: a copy is made only for the rare resend, not on every call.
+        requestMetadata = metadata;
         const deliver = (md: Metadata | undefined, reply: { value: unknown } | undefined, st: StatusObject) => {
           if (md !== undefined) listener.onReceiveMetadata(md);
           if (reply !== undefined) listener.onReceiveMessage(reply.value);

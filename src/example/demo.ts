@@ -236,9 +236,9 @@ async function main(): Promise<number> {
     const client = createClient(EchoClient, target, {
       policy: key,
       idempotent: [ECHO_SERVICE_NAME],
-      // A6's most attempts: the backoffs (up to 0.1, 0.2, 0.4, 0.8 s) outlast the moment when a
-      // killed backend's connection loss is not yet processed on a busy machine. With 3, a demo
-      // run on a machine loaded by parallel test suites once lost 3 calls of ~36000.
+      // A6's most attempts, up to ~1.5 s of backoff: during the story two backends can be out at
+      // once (one ejected, one killed) while the third takes every call. Calls a kill cuts off
+      // mid-reply are not A6's to retry; createClient resends those (src/client/committed-retry.ts).
       retry: { maxAttempts: 5 },
       healthCheckServiceName: ECHO_SERVICE_NAME,
     });

@@ -9,6 +9,7 @@
  *   server pushback left no room. The three causes are not told apart in what grpc-js exposes.
  * Attempts still in flight when a hedged call commits are not reported by grpc-js and not counted.
  */
+import { idempotentMatcher } from '../client/committed-retry.js';
 import { InterceptingCall, status as Status, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
 
 /** Counters of one service's client calls. */
@@ -55,10 +56,7 @@ export function attemptCountingInterceptor(service: string, policy: AttemptPolic
   const hedging = policy.hedging !== null;
   const maxAttempts = policy.hedging?.maxAttempts ?? policy.retry?.maxAttempts ?? 1;
   const retryable = new Set((policy.hedging?.nonFatalStatusCodes ?? policy.retry?.retryableStatusCodes ?? []).map((n) => Status[n as keyof typeof Status]));
-  const covered = (path: string) => {
-    const [service = '', method = ''] = path.slice(1).split('/');
-    return policy.idempotent.includes(service) || policy.idempotent.includes(`${service}/${method}`);
-  };
+  const covered = idempotentMatcher(policy.idempotent);
   return (options, nextCall) => {
     if (maxAttempts <= 1 || !covered(options.method_definition.path)) return new InterceptingCall(nextCall(options));
     let before = 0;

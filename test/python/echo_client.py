@@ -26,27 +26,25 @@ def string_field(number, text):
     return varint(number << 3 | 2) + varint(len(data)) + data
 
 
+def read_varint(data, i):
+    """The varint at data[i:] and the index after it."""
+    value, shift = 0, 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+
+
 def decode(data):
     """Field number -> list of raw values (length-delimited as bytes, varints as int)."""
     fields, i = {}, 0
     while i < len(data):
-        key, shift = 0, 0
-        while True:
-            b = data[i]
-            i += 1
-            key |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
+        key, i = read_varint(data, i)
         number, wire = key >> 3, key & 7
-        value, shift = 0, 0
-        while True:
-            b = data[i]
-            i += 1
-            value |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
+        value, i = read_varint(data, i)
         if wire == 2:
             fields.setdefault(number, []).append(data[i:i + value])
             i += value
