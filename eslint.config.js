@@ -13,6 +13,25 @@ export default tseslint.config(
     },
   },
   {
+    // src/core/ is transport-neutral (docs/architecture.md): the grpc-js adapter, the proxy and
+    // the xDS control plane all drive it. test/architecture.test.ts checks the same rule and
+    // the folder graph.
+    files: ['src/core/**/*.ts'],
+    ignores: ['src/core/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@grpc/*', 'grpc-health-check', 'etcd3'], message: 'src/core/ is transport-neutral: no gRPC library here.' },
+            { group: ['node:net', 'node:tls', 'node:http', 'node:https', 'node:http2', 'node:dgram', 'node:dns', 'net', 'tls', 'http', 'https', 'http2'], message: 'src/core/ is transport-neutral: no sockets here.' },
+            { group: ['../../*', '!../../core/*'], message: 'src/core/ imports only src/core/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The dashboard runs in the browser, as is (no build step).
     files: ['dashboard/**/*.js'],
     languageOptions: {

@@ -14,7 +14,7 @@ import { credentials } from '@grpc/grpc-js';
 import { EtcdRegistry } from '../src/discovery/etcd-registry.js';
 import { FileRegistry } from '../src/discovery/file-registry.js';
 import type { Registry } from '../src/discovery/registry.js';
-import { registerResolvers } from '../src/discovery/resolver.js';
+import { registerResolvers } from '../src/grpc/resolver.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer } from '../src/example/example-server.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';

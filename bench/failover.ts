@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { credentials, type Client } from '@grpc/grpc-js';
 import { createClient } from '../src/client/create-client.js';
-import { registerResolvers } from '../src/discovery/resolver.js';
+import { registerResolvers } from '../src/grpc/resolver.js';
 import { spawnHaBackend, type BackendProcess } from '../src/example/backend-process.js';
 import { ECHO_SERVICE_NAME, EchoClient } from '../src/example/echo-service.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';

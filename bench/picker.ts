@@ -3,17 +3,17 @@
  * round robin measured in the same run. Loads are set to varied values so P2C pickers do real
  * comparisons; ring_hash hashes a fresh key each pick.
  */
-import { DEFAULT_EWMA } from '../src/algorithms/endpoint-load.js';
-import { createLeastRequestPicker, LEAST_REQUEST_DEFAULTS } from '../src/algorithms/least-request-picker.js';
-import { createPeakEwmaPicker } from '../src/algorithms/peak-ewma-picker.js';
-import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint } from '../src/algorithms/picker.js';
-import { createRandomPicker } from '../src/algorithms/random-picker.js';
-import { createRingHashPicker, RING_HASH_DEFAULTS } from '../src/algorithms/ring-hash-picker.js';
-import { createRoundRobinPicker } from '../src/algorithms/round-robin-picker.js';
-import { seededRandom } from '../src/algorithms/seeded-random.js';
-import { makeEndpoints } from '../src/algorithms/test-endpoints.js';
-import { createWeightedRandomPicker } from '../src/algorithms/weighted-random-picker.js';
-import { createWeightedRoundRobinPicker } from '../src/algorithms/weighted-round-robin-picker.js';
+import { DEFAULT_EWMA } from '../src/core/pickers/endpoint-load.js';
+import { createLeastRequestPicker, LEAST_REQUEST_DEFAULTS } from '../src/core/pickers/least-request-picker.js';
+import { createPeakEwmaPicker } from '../src/core/pickers/peak-ewma-picker.js';
+import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint } from '../src/core/pickers/picker.js';
+import { createRandomPicker } from '../src/core/pickers/random-picker.js';
+import { createRingHashPicker, RING_HASH_DEFAULTS } from '../src/core/pickers/ring-hash-picker.js';
+import { createRoundRobinPicker } from '../src/core/pickers/round-robin-picker.js';
+import { seededRandom } from '../src/core/pickers/seeded-random.js';
+import { makeEndpoints } from '../test/support/test-endpoints.js';
+import { createWeightedRandomPicker } from '../src/core/pickers/weighted-random-picker.js';
+import { createWeightedRoundRobinPicker } from '../src/core/pickers/weighted-round-robin-picker.js';
 import type { BenchContext, BenchRow } from './types.js';
 
 const PICKERS: Record<string, (eps: PickerEndpoint[]) => EndpointPicker> = {

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-system-deps.sh
 
 echo "== type-check and build"
+# A clean build: compiled files of moved or deleted sources must not run as tests or ship.
+rm -rf dist
 npx tsc -p tsconfig.json
 
 echo "== lint"

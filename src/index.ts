@@ -3,18 +3,18 @@
  */
 
 // Load-balancing policies for grpc-js channels.
-export { register, validatePolicyConfig, POLICY_NAMES } from './policies/register.js';
+export { register, validatePolicyConfig, POLICY_NAMES } from './grpc/register-policies.js';
 export { policyChannelOptions, type LoadBalancingConfigEntry } from './grpc/service-config.js';
-export { RANDOM, randomPolicy } from './policies/random.js';
-export { WEIGHTED_RANDOM, weightedRandomPolicy } from './policies/weighted-random.js';
-export { STATIC_WEIGHTED_ROUND_ROBIN, staticWeightedRoundRobinPolicy } from './policies/static-weighted-round-robin.js';
-export { LEAST_REQUEST, leastRequestPolicy } from './policies/least-request.js';
-export { PEAK_EWMA, peakEwmaPolicy } from './policies/peak-ewma.js';
-export { RING_HASH, ringHashPolicy } from './policies/ring-hash.js';
+export { RANDOM, randomPolicy } from './core/policies/random.js';
+export { WEIGHTED_RANDOM, weightedRandomPolicy } from './core/policies/weighted-random.js';
+export { STATIC_WEIGHTED_ROUND_ROBIN, staticWeightedRoundRobinPolicy } from './core/policies/static-weighted-round-robin.js';
+export { LEAST_REQUEST, leastRequestPolicy } from './core/policies/least-request.js';
+export { PEAK_EWMA, peakEwmaPolicy } from './core/policies/peak-ewma.js';
+export { RING_HASH, ringHashPolicy } from './core/policies/ring-hash.js';
 
 // Extension point: define and register a policy of your own around a pure picker.
 export { registerPolicy } from './grpc/register-policy.js';
-export { PolicyConfig, parsePolicyConfig, type PolicyDefinition } from './grpc/policy-config.js';
+export { PolicyConfig, parsePolicyConfig, type PolicyDefinition } from './core/policies/policy-config.js';
 export { PickerLoadBalancer, DEFAULT_FAILURE_CODES } from './grpc/picker-balancer.js';
 export {
   withAttributes,
@@ -34,23 +34,23 @@ export {
   type PickerFactory,
   type RandomSource,
   type Clock,
-} from './algorithms/picker.js';
-export { EndpointLoad, DEFAULT_EWMA, type EwmaSettings } from './algorithms/endpoint-load.js';
-export { seededRandom } from './algorithms/seeded-random.js';
-export { createRandomPicker } from './algorithms/random-picker.js';
-export { createRoundRobinPicker } from './algorithms/round-robin-picker.js';
-export { createWeightedRandomPicker, buildAliasTable } from './algorithms/weighted-random-picker.js';
+} from './core/pickers/picker.js';
+export { EndpointLoad, DEFAULT_EWMA, type EwmaSettings } from './core/pickers/endpoint-load.js';
+export { seededRandom } from './core/pickers/seeded-random.js';
+export { createRandomPicker } from './core/pickers/random-picker.js';
+export { createRoundRobinPicker } from './core/pickers/round-robin-picker.js';
+export { createWeightedRandomPicker, buildAliasTable } from './core/pickers/weighted-random-picker.js';
 export {
   createWeightedRoundRobinPicker,
   buildEdfSchedule,
   type WeightedRoundRobinOptions,
-} from './algorithms/weighted-round-robin-picker.js';
+} from './core/pickers/weighted-round-robin-picker.js';
 export {
   createLeastRequestPicker,
   LEAST_REQUEST_DEFAULTS,
   type LeastRequestOptions,
-} from './algorithms/least-request-picker.js';
-export { createPeakEwmaPicker, peakEwmaCost, type PeakEwmaOptions } from './algorithms/peak-ewma-picker.js';
+} from './core/pickers/least-request-picker.js';
+export { createPeakEwmaPicker, peakEwmaCost, type PeakEwmaOptions } from './core/pickers/peak-ewma-picker.js';
 export {
   createRingHashPicker,
   buildRing,
@@ -59,11 +59,11 @@ export {
   type RingHashOptions,
   type RingHashPicker,
   type Ring,
-} from './algorithms/ring-hash-picker.js';
-export { hash32 } from './algorithms/hash.js';
+} from './core/pickers/ring-hash-picker.js';
+export { hash32 } from './core/pickers/hash.js';
 
 // Errors.
-export { GrpcHaError, ERROR_CODES, type GrpcHaErrorCode } from './errors.js';
+export { GrpcHaError, ERROR_CODES, type GrpcHaErrorCode } from './core/errors.js';
 
 // The example service (proto/example/v1/echo.proto), for experiments, tests and benchmarks.
 export {
@@ -85,8 +85,8 @@ export {
 // the server's grpc.health.v1 service.
 export { addHealthService, type HealthService, type HealthServiceOptions, type HealthStatus } from './server/health-service.js';
 export { type ServiceConfigExtras } from './grpc/service-config.js';
-export { HEALTH_AWARE, HealthAwareBalancer, HealthAwareConfig, parseHealthAwareConfig } from './health/health-aware-policy.js';
-export { HealthLayer, NESTED_HEALTH_LAYER_OPTION, outlierEjectionCounters } from './health/health-layer.js';
+export { HEALTH_AWARE, HealthAwareBalancer, HealthAwareConfig, parseHealthAwareConfig } from './grpc/health-aware-policy.js';
+export { HealthLayer, NESTED_HEALTH_LAYER_OPTION, outlierEjectionCounters } from './grpc/health-layer.js';
 export {
   DEFAULT_HEALTH_SETTINGS,
   healthFields,
@@ -94,7 +94,7 @@ export {
   toHealthSettings,
   type HealthCheckConfig,
   type HealthSettings,
-} from './health/health-config.js';
+} from './core/health/health-config.js';
 export {
   HEALTH_CHECK_BACKOFF,
   DEFAULT_FAILURE_CODE_NAMES,
@@ -103,7 +103,7 @@ export {
   FAILURE_PERCENTAGE_DEFAULTS,
   SLOW_START_DEFAULTS,
   DEFAULT_PANIC_THRESHOLD_PERCENT,
-} from './health/health-defaults.js';
+} from './core/health/health-defaults.js';
 export {
   OutlierDetector,
   ejectionTimeMs,
@@ -112,7 +112,7 @@ export {
   type Ejection,
   type EjectionKind,
   type EjectionCounters,
-} from './health/outlier-detector.js';
+} from './core/health/outlier-detector.js';
 export {
   successRateOutliers,
   failurePercentageOutliers,
@@ -120,23 +120,23 @@ export {
   type FailurePercentageSettings,
   type IntervalCounts,
   type Outlier,
-} from './health/outlier-statistics.js';
-export { slowStartFactor, keepProbability, type SlowStartSettings } from './health/slow-start.js';
-export { inPanic } from './health/panic-threshold.js';
-export { Backoff, type BackoffSettings } from './algorithms/backoff.js';
+} from './core/health/outlier-statistics.js';
+export { slowStartFactor, keepProbability, type SlowStartSettings } from './core/health/slow-start.js';
+export { inPanic } from './core/health/panic-threshold.js';
+export { Backoff, type BackoffSettings } from './core/backoff.js';
 export {
   noHealthyEndpointMessage,
   endpointCondition,
   healthClass,
   type EndpointCondition,
   type HealthCheckStatus,
-} from './health/endpoint-condition.js';
-export { watchHealth, knownHealth, type HealthWatchListener } from './health/health-watch.js';
+} from './core/health/endpoint-condition.js';
+export { watchHealth, knownHealth, type HealthWatchListener } from './grpc/health-watch.js';
 
 // Service discovery and registration: the Registry interface, its backends (embedded file
 // directory, etcd, Consul, static), grpc-js resolvers for file:, etcd:, consul:, static: targets,
 // and central service config documents.
-export { registerResolvers, registryChannelOptions, toEndpoints, REGISTRY_CHANNEL_OPTION, MIN_RERESOLUTION_MS_OPTION, DEFAULT_MIN_RERESOLUTION_MS } from './discovery/resolver.js';
+export { registerResolvers, registryChannelOptions, toEndpoints, REGISTRY_CHANNEL_OPTION, MIN_RERESOLUTION_MS_OPTION, DEFAULT_MIN_RERESOLUTION_MS } from './grpc/resolver.js';
 export { parseDiscoveryTarget, DISCOVERY_SCHEMES, type DiscoveryScheme, type DiscoveryTarget } from './discovery/target.js';
 export type {
   Registry,
@@ -147,15 +147,8 @@ export type {
   WatchHandler,
   Unsubscribe,
 } from './discovery/registry.js';
-export {
-  parseAddress,
-  splitAddress,
-  formatAddress,
-  parseRegistration,
-  type ServiceInstance,
-  type InstanceRegistration,
-  type HostPort,
-} from './discovery/instance.js';
+export { parseRegistration, type ServiceInstance, type InstanceRegistration } from './discovery/instance.js';
+export { parseAddress, splitAddress, formatAddress, type HostPort } from './core/address.js';
 export { FileRegistry, FILE_REGISTRY_DEFAULTS, defaultRegistryDir, type FileRegistryOptions } from './discovery/file-registry.js';
 export { EtcdRegistry, ETCD_REGISTRY_DEFAULTS, type EtcdRegistryOptions, type EtcdTlsOptions } from './discovery/etcd-registry.js';
 export { encodeEndpoint as encodeEtcdEndpoint, decodeEndpoint as decodeEtcdEndpoint } from './discovery/etcd-naming.js';
@@ -191,8 +184,8 @@ export {
   type Registration as ServerRegistration,
   type ServerState,
 } from './server/ha-server.js';
-export { runCluster, type ClusterOptions, type ClusterHandle } from './server/cluster.js';
-export { createLogger, type Logger } from './log/logger.js';
+export { runCluster, type ClusterOptions, type ClusterHandle } from './server/workers.js';
+export { createLogger, type Logger } from './observe/logger.js';
 export { createEchoService, type EchoService } from './example/example-server.js';
 
 // Observability: Prometheus metrics, the admin API and dashboard, state-change events.

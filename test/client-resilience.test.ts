@@ -10,7 +10,7 @@ import { createClient } from '../src/client/create-client.js';
 import { downstreamCallOptions } from '../src/client/propagate.js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition, EchoClient, type EchoReply } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
-import { GrpcHaError } from '../src/errors.js';
+import { GrpcHaError } from '../src/core/errors.js';
 
 const started: ExampleServer[] = [];
 async function servers(...options: Parameters<typeof startExampleServer>[0][]): Promise<ExampleServer[]> {

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
-import { registerResolvers } from '../src/discovery/resolver.js';
+import { registerResolvers } from '../src/grpc/resolver.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';

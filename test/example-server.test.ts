@@ -9,7 +9,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { GrpcHaError } from '../src/errors.js';
+import { GrpcHaError } from '../src/core/errors.js';
 import { ECHO_SERVICE_NAME, EchoClient, type EchoReply } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer, type ExampleServerOptions } from '../src/example/example-server.js';
 

@@ -1,11 +1,11 @@
 /** Health config is validated where it enters, with errors naming the policy, the field and the rule. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GrpcHaError } from '../src/errors.js';
+import { GrpcHaError } from '../src/core/errors.js';
 import { policyChannelOptions, type ServiceConfigExtras } from '../src/grpc/service-config.js';
-import { parseHealthAwareConfig } from '../src/health/health-aware-policy.js';
-import { healthCheckServiceName } from '../src/health/health-config.js';
-import { register } from '../src/policies/register.js';
+import { parseHealthAwareConfig } from '../src/grpc/health-aware-policy.js';
+import { healthCheckServiceName } from '../src/core/health/health-config.js';
+import { register } from '../src/grpc/register-policies.js';
 
 function rejects(entry: Record<string, object>, message: string, extras: ServiceConfigExtras = {}) {
   assert.throws(

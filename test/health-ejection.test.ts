@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
-import { outlierEjectionCounters } from '../src/health/health-layer.js';
+import { outlierEjectionCounters } from '../src/grpc/health-layer.js';
 import { client, warm, delay, driveUntil, ECHO, haPolicy, keyed, label, roundRobin, send, unary } from './health-helpers.js';
 
 const UNAVAILABLE_EVERY_CALL = { code: status.UNAVAILABLE, rate: 1 };

@@ -7,12 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { createClient } from '../src/client/create-client.js';
 import { FileRegistry } from '../src/discovery/file-registry.js';
-import { registerResolvers } from '../src/discovery/resolver.js';
+import { registerResolvers } from '../src/grpc/resolver.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { onEvent, type HaEvent } from '../src/observe/events.js';
 import { startAdminServer, type AdminServer } from '../src/observe/admin-server.js';
-import { register } from '../src/policies/register.js';
+import { register } from '../src/grpc/register-policies.js';
 import { ECHO, unary } from './health-helpers.js';
 import { tempDir } from './support/discovery.js';
 

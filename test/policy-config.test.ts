@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GrpcHaError } from '../src/errors.js';
+import { GrpcHaError } from '../src/core/errors.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
 
 function rejects(entry: Record<string, object> | string, message: string) {

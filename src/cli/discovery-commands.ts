@@ -2,7 +2,7 @@
  * `grpc-ha resolve <target> [--watch]` lists what a registry target resolves to;
  * `grpc-ha register <service> <address> --registry R` keeps an external instance registered.
  */
-import { GrpcHaError } from '../errors.js';
+import { GrpcHaError } from '../core/errors.js';
 import type { ServiceInstance } from '../discovery/instance.js';
 import { parseDiscoveryTarget } from '../discovery/target.js';
 import { CliError, EXIT } from './exit-codes.js';

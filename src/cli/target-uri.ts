@@ -1,13 +1,14 @@
 /** Splits a channel target string into grpc-js's URI parts (scheme, authority, path), as grpc-js does. */
 import type { experimental } from '@grpc/grpc-js';
+import { splitTarget } from '../core/target-uri.js';
 import { serviceTargetIn } from '../discovery/target.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** "etcd://127.0.0.1:2379/greeter" → { scheme: 'etcd', authority: '127.0.0.1:2379', path: 'greeter' }. */
 export function parseTargetUri(target: string): experimental.GrpcUri {
-  const m = /^([a-z][a-z0-9+.-]*):(?:\/\/([^/]*)\/)?(.*)$/i.exec(target);
-  if (!m) throw new CliError(`target must look like scheme:///service or scheme://authority/service, got '${target}'`, EXIT.USAGE);
-  return m[2] === undefined ? { scheme: m[1]!, path: m[3]! } : { scheme: m[1]!, authority: m[2], path: m[3]! };
+  const uri = splitTarget(target);
+  if (!uri) throw new CliError(`target must look like scheme:///service or scheme://authority/service, got '${target}'`, EXIT.USAGE);
+  return uri;
 }
 
 /**

@@ -75,12 +75,3 @@ export function committedRetryInterceptor(isIdempotent: (path: string) => boolea
     });
   };
 }
-
-/** Whether a method path ("/pkg.Service/Method") is among `idempotent` ("pkg.Service" or "pkg.Service/Method" names). */
-export function idempotentMatcher(idempotent: readonly string[]): (path: string) => boolean {
-  const names = new Set(idempotent);
-  return (path) => {
-    const [service = '', method = ''] = path.slice(1).split('/');
-    return names.has(service) || names.has(`${service}/${method}`);
-  };
-}

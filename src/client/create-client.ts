@@ -5,9 +5,10 @@
  */
 import { credentials as grpcCredentials, type ChannelCredentials, type ChannelOptions, type Client, type ClientOptions, type Interceptor } from '@grpc/grpc-js';
 import { policyChannelOptions, type LoadBalancingConfigEntry } from '../grpc/service-config.js';
-import { attemptCountingInterceptor } from '../observe/client-attempts.js';
+import { attemptCountingInterceptor } from './attempt-counting.js';
 import { SERVICE_LABEL_OPTION, serviceOfTarget } from '../observe/channel-observer.js';
-import { committedRetryInterceptor, idempotentMatcher } from './committed-retry.js';
+import { idempotentMatcher } from '../core/idempotent-methods.js';
+import { committedRetryInterceptor } from './committed-retry.js';
 import { defaultDeadlineInterceptor, errorContextInterceptor } from './interceptors.js';
 import { resilienceServiceConfig } from './method-config.js';
 import { parseResilienceOptions, type ResilienceInput } from './resilience-options.js';

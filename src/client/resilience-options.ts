@@ -3,7 +3,9 @@
  * where they enter, with every default stated here and its source.
  */
 import { z } from 'zod';
-import { integer, number, parseConfig, positive } from '../config/parse-config.js';
+import { METHOD_SELECTOR, METHOD_SELECTOR_RULE } from '../core/idempotent-methods.js';
+import { STATUS_CODE_NAMES, type StatusName } from '../core/status.js';
+import { integer, number, parseConfig, positive } from '../core/parse-config.js';
 
 /**
  * Deadline for a unary or client-streaming call that sets none. grpc-js has none, so a hung
@@ -38,23 +40,18 @@ export const HEDGING_DEFAULTS = { delayMs: 50, maxAttempts: 2, nonFatalStatusCod
 /** A6 caps attempts at 5 ("maxAttempts ... values greater than 5 are treated as 5"). */
 const MAX_ATTEMPTS = 5;
 
-const STATUS_NAMES = [
-  'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
-  'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE',
-  'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
-] as const;
+const STATUS_NAMES = STATUS_CODE_NAMES.filter((n) => n !== 'OK') as [StatusName, ...StatusName[]];
 
 const statusCodes = z.array(z.enum(STATUS_NAMES, { error: `must be gRPC status names (${STATUS_NAMES.join(', ')})` }), {
   error: 'must be an array of gRPC status names',
 });
 
-const methodRule = 'must be "package.Service" or "package.Service/Method"';
-const methodName = z.string({ error: methodRule }).regex(/^[A-Za-z_][\w.]*(\/[A-Za-z_]\w*)?$/, { error: methodRule });
+const methodName = z.string({ error: METHOD_SELECTOR_RULE }).regex(METHOD_SELECTOR, { error: METHOD_SELECTOR_RULE });
 
 const schema = z
   .object({
     deadlineMs: z.union([positive(), z.literal(null)]).optional(),
-    idempotent: z.array(methodName, { error: `must be an array of names that each ${methodRule}` }).optional(),
+    idempotent: z.array(methodName, { error: `must be an array of names that each ${METHOD_SELECTOR_RULE}` }).optional(),
     retry: z
       .union([
         z.literal(false),

@@ -1,5 +1,5 @@
-/** Retry timing of the registries' loops, on the shared exponential backoff (src/algorithms/backoff.ts). */
-import { Backoff } from '../algorithms/backoff.js';
+/** Retry timing of the registries' loops, on the shared exponential backoff (src/core/backoff.ts). */
+import { Backoff } from '../core/backoff.js';
 
 /** Retry timing: first delay, cap, and growth factor. */
 export interface BackoffOptions {

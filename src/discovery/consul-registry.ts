@@ -16,10 +16,11 @@
  * guarantee of a change" and may return at once.
  */
 import { z } from 'zod';
-import { integer, parseConfig } from '../config/parse-config.js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { integer, parseConfig } from '../core/parse-config.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { DEFAULT_BACKOFF, registryBackoff, type BackoffOptions } from './backoff.js';
-import { checkInstance, formatAddress, parseAddress, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
+import { formatAddress, parseAddress } from '../core/address.js';
+import { checkInstance, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';

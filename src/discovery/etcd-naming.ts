@@ -12,7 +12,8 @@
  * ({instanceId, weight, zone, version, labels, tags}); Go programs may put anything there, so
  * metadata that is not such an object is ignored and the endpoint kept with weight 1.
  */
-import { checkInstance, splitAddress, type ServiceInstance } from './instance.js';
+import { splitAddress } from '../core/address.js';
+import { checkInstance, type ServiceInstance } from './instance.js';
 
 /** The prefix under which a service's endpoints live: `<service>/`. */
 export function endpointPrefix(service: string): string {

@@ -16,12 +16,13 @@
 import { ExponentialBackoff, noop, type IBackoff } from 'cockatiel';
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import { z } from 'zod';
-import { integer, parseConfig } from '../config/parse-config.js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import type { Backoff } from '../algorithms/backoff.js';
+import { integer, parseConfig } from '../core/parse-config.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import type { Backoff } from '../core/backoff.js';
 import { DEFAULT_BACKOFF, registryBackoff, type BackoffOptions } from './backoff.js';
 import { decodeEndpoint, encodeEndpoint, endpointKey, endpointPrefix } from './etcd-naming.js';
-import { parseAddress, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
+import { parseAddress } from '../core/address.js';
+import { parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';

@@ -17,8 +17,8 @@ import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { integer, parseConfig } from '../config/parse-config.js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { integer, parseConfig } from '../core/parse-config.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { BackoffOptions } from './backoff.js';
 import { checkInstance, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';

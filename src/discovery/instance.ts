@@ -5,11 +5,10 @@
  * written, and entries read back from a registry are checked the same way (and skipped, never
  * thrown, when invalid: another program may have written them).
  */
-import { isIP } from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { parseConfig } from '../config/parse-config.js';
+import { parseConfig } from '../core/parse-config.js';
+import { splitAddress } from '../core/address.js';
 
 /** One registered instance of a service, as registries report it to resolvers. */
 export interface ServiceInstance {
@@ -33,59 +32,6 @@ export interface ServiceInstance {
 
 /** What a server passes to `Registry.register`: an instance whose id may be left out. */
 export type InstanceRegistration = Omit<ServiceInstance, 'instanceId'> & { readonly instanceId?: string };
-
-/** A parsed `host:port`. */
-export interface HostPort {
-  /** IP address or DNS name, without brackets; '' only in a listen address (every interface). */
-  readonly host: string;
-  /** TCP port, 1..65535 (0 only in a listen address: an ephemeral port). */
-  readonly port: number;
-}
-
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-
-/**
- * Parses `host:port` (`[v6]:port` for IPv6); null when it is not one. With `listen`, a listen
- * address: the host may be empty (every interface) and the port 0 (an ephemeral port).
- */
-export function splitAddress(address: string, listen = false): HostPort | null {
-  let host: string;
-  let portText: string;
-  if (address.startsWith('[')) {
-    const end = address.indexOf(']');
-    if (end < 0 || address[end + 1] !== ':') return null;
-    host = address.slice(1, end);
-    portText = address.slice(end + 2);
-    if (isIP(host) !== 6) return null;
-  } else {
-    const colon = address.lastIndexOf(':');
-    if (colon < 0 || (colon === 0 && !listen)) return null;
-    host = address.slice(0, colon);
-    portText = address.slice(colon + 1);
-    if (host !== '' && isIP(host) !== 4 && !HOSTNAME.test(host)) return null;
-  }
-  if (!/^\d{1,5}$/.test(portText)) return null;
-  const port = Number(portText);
-  if (port > 65535 || (port < 1 && !listen)) return null;
-  return { host, port };
-}
-
-/** Parses `host:port`; throws GrpcHaError(INVALID_ADDRESS) naming `field` when it is not one. */
-export function parseAddress(address: string, field = 'address'): HostPort {
-  const parsed = typeof address === 'string' ? splitAddress(address) : null;
-  if (!parsed) {
-    throw new GrpcHaError(
-      ERROR_CODES.INVALID_ADDRESS,
-      `${field} must be host:port (IPv6 as [addr]:port) with a port in 1..65535, got ${JSON.stringify(address)}`,
-    );
-  }
-  return parsed;
-}
-
-/** Formats host and port as an address, bracketing IPv6. */
-export function formatAddress(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;

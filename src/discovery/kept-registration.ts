@@ -5,8 +5,8 @@
  * (an etcd lease that expired) with `lost()`. Failures never throw out of the loop: they are
  * logged once per outage and retried with backoff.
  */
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import type { Backoff } from '../algorithms/backoff.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import type { Backoff } from '../core/backoff.js';
 import { registryBackoff, type BackoffOptions } from './backoff.js';
 import type { ServiceInstance } from './instance.js';
 import { OutageLog, type DiscoveryLogger } from './log.js';

@@ -5,7 +5,7 @@
  * changes: registry_unreachable / registry_recovered events (dashboard, /metrics).
  */
 import { experimental, logVerbosity } from '@grpc/grpc-js';
-import { createLogger } from '../log/logger.js';
+import { createLogger } from '../observe/logger.js';
 import { emitEvent, type EventName } from '../observe/events.js';
 
 /** Severity of a discovery log line. */

@@ -3,7 +3,7 @@
  * Consul, static lists): servers register an instance and keep it alive; resolvers watch a
  * service's instances and its central service config document.
  */
-import type { GrpcHaError } from '../errors.js';
+import type { GrpcHaError } from '../core/errors.js';
 import type { InstanceRegistration, ServiceInstance } from './instance.js';
 
 /** What a resolver asks a registry for. */

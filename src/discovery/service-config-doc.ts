@@ -8,8 +8,9 @@
  */
 import { experimental } from '@grpc/grpc-js';
 import { validateServiceConfig, type ServiceConfig } from '@grpc/grpc-js/build/src/service-config.js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { register, validatePolicyConfig } from '../policies/register.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import { policyDefinition, validatePickerPolicyConfig } from '../core/policies/catalogue.js';
+import { HEALTH_AWARE, parseHealthAwareFields } from '../core/policies/health-aware-config.js';
 
 /** A validated service config, as grpc-js's resolver listener takes it. */
 export type { ServiceConfig };
@@ -26,7 +27,6 @@ export const MAX_SERVICE_CONFIG_BYTES = 64 * 1024;
  * policies through grpc-js); at least one entry must name a registered policy.
  */
 export function parseServiceConfigDocument(document: string | object): ServiceConfigResult {
-  register(); // so grpc-ha policy names count as registered
   let json: unknown;
   if (typeof document === 'string') {
     if (Buffer.byteLength(document) > MAX_SERVICE_CONFIG_BYTES) {
@@ -55,10 +55,10 @@ export function parseServiceConfigDocument(document: string | object): ServiceCo
     const names = Object.keys(entry);
     if (names.length !== 1) return { ok: false, reason: `loadBalancingConfig[${i}] must name exactly one policy` };
     const name = names[0]!;
-    if (!experimental.isLoadBalancerNameRegistered(name)) continue; // grpc-js skips unknown entries too
+    if (!isKnownPolicy(name)) continue; // grpc-js skips unknown entries too
     usable++;
     try {
-      if (!validatePolicyConfig(name, entry[name])) experimental.parseLoadBalancingConfig(entry as never);
+      validateEntry(name, entry[name]);
     } catch (error) {
       return { ok: false, reason: `loadBalancingConfig[${i}] (${name}): ${(error as Error).message}` };
     }
@@ -68,6 +68,21 @@ export function parseServiceConfigDocument(document: string | object): ServiceCo
     return { ok: false, reason: `no loadBalancingConfig entry names a registered policy (${names})` };
   }
   return { ok: true, config };
+}
+
+/** A grpc-ha policy (whether or not this process registered them with grpc-js) or one grpc-js has. */
+function isKnownPolicy(name: string): boolean {
+  return policyDefinition(name) !== undefined || name === HEALTH_AWARE || experimental.isLoadBalancerNameRegistered(name);
+}
+
+/** Validates one loadBalancingConfig entry: grpc-ha policies by their own rules, the rest by grpc-js's. */
+function validateEntry(name: string, json: unknown): void {
+  if (validatePickerPolicyConfig(name, json)) return;
+  if (name === HEALTH_AWARE) {
+    parseHealthAwareFields(json, { isKnown: isKnownPolicy, parse: (entry) => validateEntry(Object.keys(entry)[0]!, Object.values(entry)[0]) });
+    return;
+  }
+  experimental.parseLoadBalancingConfig({ [name]: json } as never);
 }
 
 /** Validates a document for writing; throws GrpcHaError(INVALID_CONFIG) with the reason. Returns its JSON text. */

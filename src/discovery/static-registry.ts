@@ -12,8 +12,9 @@
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { checkInstance, parseAddress, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import { parseAddress } from '../core/address.js';
+import { checkInstance, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';

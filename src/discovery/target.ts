@@ -13,12 +13,13 @@
  * anything else that is not URL-safe.
  */
 import path from 'node:path';
-import type { experimental } from '@grpc/grpc-js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { formatTarget, splitTarget, type TargetUri } from '../core/target-uri.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { ConsulRegistry } from './consul-registry.js';
 import { EtcdRegistry } from './etcd-registry.js';
 import { defaultRegistryDir, FileRegistry } from './file-registry.js';
-import { parseAddress, serviceNameSchema } from './instance.js';
+import { parseAddress } from '../core/address.js';
+import { serviceNameSchema } from './instance.js';
 import type { Registry, ServiceQuery } from './registry.js';
 import { parseStaticList, StaticRegistry } from './static-registry.js';
 
@@ -48,11 +49,11 @@ export interface DiscoveryTarget {
  * and the demo let users name a registry once for every service. Null when `registry` is not of
  * that form.
  */
-export function serviceTargetIn(registry: string, service: string): experimental.GrpcUri | null {
-  const m = /^([a-z][a-z0-9+.-]*):(?:\/\/([^/?]*))?\/?(\?.*)?$/i.exec(registry);
-  if (!m) return null;
-  const path = `${encodeURIComponent(service).replace(/%2F/g, '/')}${m[3] ?? ''}`;
-  return m[2] === undefined || m[2] === '' ? { scheme: m[1]!, path } : { scheme: m[1]!, authority: m[2], path };
+export function serviceTargetIn(registry: string, service: string): TargetUri | null {
+  const uri = splitTarget(registry);
+  if (uri === null || (uri.path !== '' && !uri.path.startsWith('?'))) return null;
+  const path = `${encodeURIComponent(service).replace(/%2F/g, '/')}${uri.path}`;
+  return uri.authority === undefined || uri.authority === '' ? { scheme: uri.scheme, path } : { scheme: uri.scheme, authority: uri.authority, path };
 }
 
 const KNOWN_PARAMS: Record<DiscoveryScheme, readonly string[]> = {
@@ -62,13 +63,19 @@ const KNOWN_PARAMS: Record<DiscoveryScheme, readonly string[]> = {
   static: ['file', 'tag'],
 };
 
-/** Parses a grpc-js target URI of a discovery scheme; throws GrpcHaError(INVALID_ADDRESS) naming what is wrong. */
-export function parseDiscoveryTarget(uri: experimental.GrpcUri): DiscoveryTarget {
-  const scheme = uri.scheme as DiscoveryScheme;
-  const text = `${uri.scheme}:${uri.authority === undefined ? '' : `//${uri.authority}/`}${uri.path}`;
+/**
+ * Parses a discovery target, as text (`etcd://127.0.0.1:2379/greeter`) or split as grpc-js
+ * splits it; throws GrpcHaError(INVALID_ADDRESS) naming what is wrong.
+ */
+export function parseDiscoveryTarget(target: string | { readonly scheme?: string; readonly authority?: string; readonly path: string }): DiscoveryTarget {
+  const split = typeof target === 'string' ? splitTarget(target) : target.scheme === undefined ? null : (target as TargetUri);
+  const text = typeof target === 'string' ? target : split ? formatTarget(split) : target.path;
   const fail = (message: string): never => {
     throw new GrpcHaError(ERROR_CODES.INVALID_ADDRESS, `target ${JSON.stringify(text)}: ${message}`);
   };
+  if (split === null) return fail(`must look like scheme:///service or scheme://authority/service, with scheme one of ${DISCOVERY_SCHEMES.join(', ')}`);
+  const uri = split;
+  const scheme = uri.scheme as DiscoveryScheme;
   if (!DISCOVERY_SCHEMES.includes(scheme)) fail(`scheme must be one of ${DISCOVERY_SCHEMES.join(', ')}`);
   const q = uri.path.indexOf('?');
   const rawPath = q < 0 ? uri.path : uri.path.slice(0, q);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { ServiceInstance } from './instance.js';
 import type { WatchHandler } from './registry.js';
 import { WatchHub } from './watch-hub.js';

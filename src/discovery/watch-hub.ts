@@ -4,7 +4,7 @@
  * unchanged answers (a Consul blocking query that timed out, an etcd progress notification, a
  * file rewritten by its refresh) are not passed on.
  */
-import type { GrpcHaError } from '../errors.js';
+import type { GrpcHaError } from '../core/errors.js';
 import { instancesFingerprint, type ServiceInstance } from './instance.js';
 import type { DiscoveryLogger } from './log.js';
 import type { ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import {
   ECHO_SERVICE_NAME,
   echoServiceDefinition,

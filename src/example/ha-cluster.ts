@@ -7,7 +7,7 @@
  * The primary prints {"event":"listening","port":N,"id":"..."} once every worker serves.
  */
 import { parseArgs } from 'node:util';
-import { runCluster } from '../server/cluster.js';
+import { runCluster } from '../server/workers.js';
 import { serve } from '../server/ha-server.js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition } from './echo-service.js';
 import { createEchoService } from './example-server.js';

@@ -2,34 +2,24 @@
  * The grpc-js load balancer behind every grpc-ha picker policy. It keeps one pick_first leaf per
  * endpoint connected (as grpc-js round_robin does), tracks each endpoint's live load from the
  * pick result's onCallStarted/onCallEnded, and on every change hands the READY endpoints to the
- * policy's pure picker as an immutable snapshot. It composes the health layer (src/health/): the
+ * policy's pure picker as an immutable snapshot. It composes the health layer (health-layer.ts): the
  * leaves see health-checked, ejectable subchannels, and the layer wraps the pickers.
  */
 import { connectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
-import { EndpointLoad, type EwmaSettings } from '../algorithms/endpoint-load.js';
-import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
-import { HealthLayer } from '../health/health-layer.js';
+import { ENDPOINT_FAILURE_CODES } from '../core/status.js';
+import { EndpointLoad, type EwmaSettings } from '../core/pickers/endpoint-load.js';
+import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../core/pickers/picker.js';
+import { HealthLayer } from './health-layer.js';
 import type { CallStats } from '../observe/call-stats.js';
 import { ChannelObserver, type EndpointState } from '../observe/channel-observer.js';
 import { attributesOf, endpointKey } from './endpoint-attributes.js';
-import { PolicyConfig } from './policy-config.js';
+import { PolicyConfig } from '../core/policies/policy-config.js';
 
 const { ConnectivityState } = { ConnectivityState: connectivityState };
 type State = connectivityState;
 
-/**
- * Status codes that count as an endpoint failure for the latency estimate: the server or the
- * path to it is in trouble. Application answers (NOT_FOUND, INVALID_ARGUMENT, ...) are successes
- * of the endpoint; CANCELLED is the caller's doing and carries no latency signal.
- */
-export const DEFAULT_FAILURE_CODES: ReadonlySet<Status> = new Set([
-  Status.UNAVAILABLE,
-  Status.INTERNAL,
-  Status.UNKNOWN,
-  Status.DEADLINE_EXCEEDED,
-  Status.RESOURCE_EXHAUSTED,
-  Status.DATA_LOSS,
-]);
+/** Status codes that count as an endpoint failure for the latency estimate (src/core/status.ts). */
+export const DEFAULT_FAILURE_CODES: ReadonlySet<Status> = ENDPOINT_FAILURE_CODES;
 
 /** One endpoint the balancer manages. */
 class Child implements PickerEndpoint {

@@ -1,7 +1,7 @@
 /** Registers a grpc-ha policy definition with grpc-js under its config key. */
 import { experimental, logVerbosity } from '@grpc/grpc-js';
 import { PickerLoadBalancer } from './picker-balancer.js';
-import { parsePolicyConfig, PolicyConfig, type PolicyDefinition } from './policy-config.js';
+import { parsePolicyConfig, PolicyConfig, type PolicyDefinition } from '../core/policies/policy-config.js';
 
 /**
  * Makes `definition` selectable by `{"loadBalancingConfig": [{"<name>": {...}}]}` in any channel.

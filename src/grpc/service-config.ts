@@ -4,9 +4,9 @@
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { experimental } from '@grpc/grpc-js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { parseHealthCheckConfig, type HealthCheckConfig } from '../health/health-config.js';
-import { register, validatePolicyConfig } from '../policies/register.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import { parseHealthCheckConfig, type HealthCheckConfig } from '../core/health/health-config.js';
+import { register, validatePolicyConfig } from './register-policies.js';
 
 /** One load balancing config entry, e.g. `{ least_request: { choiceCount: 2 } }`. */
 export type LoadBalancingConfigEntry = Readonly<Record<string, object>>;

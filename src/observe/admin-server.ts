@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { timingSafeEqual } from 'node:crypto';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { observedChannels, type ChannelState } from './channel-observer.js';
 import { onEvent, recentEvents, type HaEvent } from './events.js';
 import { LiveStats } from './live-stats.js';

@@ -4,6 +4,7 @@
  * each endpoint its CallStats (written on the hot path) and a `describe()` for the live state;
  * the health layer reports condition changes, which become events.
  */
+import { splitTarget, targetService } from '../core/target-uri.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { CallStats } from './call-stats.js';
 import { emitEvent, type EventName } from './events.js';
@@ -125,7 +126,7 @@ export class ChannelObserver {
 
 /** "file:///echo?dir=/tmp/x" → "echo", "etcd://h:2379/foo/bar" → "foo/bar", "dns:host:50051" → "host:50051". */
 export function serviceOfTarget(target: string): string {
-  const m = /^(file|etcd|consul|static):(?:\/\/[^/]*\/)?([^?]*)/.exec(target);
-  if (m) return decodeURIComponent(m[2]!) || target;
-  return target.replace(/^(dns|ipv4|ipv6|unix):(\/\/[^/]*\/)?/, '');
+  const uri = splitTarget(target);
+  if (uri === null) return target;
+  return targetService(uri) || target;
 }

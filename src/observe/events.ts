@@ -4,7 +4,7 @@
  * it come the structured log line (pino, one line per event, `event` = the name), the dashboard's
  * event log and live stream, and the event counters of /metrics — the same names everywhere.
  */
-import { createLogger, type Logger } from '../log/logger.js';
+import { createLogger, type Logger } from './logger.js';
 
 /** Names of the state changes grpc-ha reports; stable (dashboards and alerts key on them). */
 export const EVENT_NAMES = [

@@ -6,7 +6,7 @@
  */
 import { status as Status } from '@grpc/grpc-js';
 import { observedChannels } from './channel-observer.js';
-import { clientAttemptStats } from './client-attempts.js';
+import { clientAttemptStats } from './client-attempt-stats.js';
 import { eventCounts } from './events.js';
 import { registryWatchStats } from './registry-stats.js';
 import { observedServers } from './server-observer.js';

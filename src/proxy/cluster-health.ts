@@ -6,13 +6,13 @@
  * connection (Upstream) knows nothing of it.
  */
 import type { EventName } from '../observe/events.js';
-import type { PickerEnv } from '../algorithms/picker.js';
-import { EjectionTimers } from '../health/ejection-timers.js';
-import { conditionLabel } from '../health/endpoint-condition.js';
-import type { HealthSettings } from '../health/health-config.js';
-import { OutlierDetector, type Ejection, type EjectionCounters } from '../health/outlier-detector.js';
-import { inPanic } from '../health/panic-threshold.js';
-import { slowStartFactor } from '../health/slow-start.js';
+import type { PickerEnv } from '../core/pickers/picker.js';
+import { EjectionTimers } from '../core/health/ejection-timers.js';
+import { conditionLabel } from '../core/health/endpoint-condition.js';
+import type { HealthSettings } from '../core/health/health-config.js';
+import { OutlierDetector, type Ejection, type EjectionCounters } from '../core/health/outlier-detector.js';
+import { inPanic } from '../core/health/panic-threshold.js';
+import { slowStartFactor } from '../core/health/slow-start.js';
 import type { Upstream } from './upstream.js';
 
 /** What the cluster health keeps per backend. */

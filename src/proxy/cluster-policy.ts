@@ -3,39 +3,18 @@
  * so the same pure pickers and config validation, as the grpc-js policies) plus `round_robin`,
  * which grpc-js has built in and the proxy needs as a baseline (nginx and HAProxy default to it).
  */
-import { z } from 'zod';
-import { createRoundRobinPicker } from '../algorithms/round-robin-picker.js';
-import { parsePolicyConfig, type PolicyConfig, type PolicyDefinition } from '../grpc/policy-config.js';
-import { leastRequestPolicy } from '../policies/least-request.js';
-import { peakEwmaPolicy } from '../policies/peak-ewma.js';
-import { randomPolicy } from '../policies/random.js';
-import { ringHashPolicy } from '../policies/ring-hash.js';
-import { staticWeightedRoundRobinPolicy } from '../policies/static-weighted-round-robin.js';
-import { weightedRandomPolicy } from '../policies/weighted-random.js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-
-/** `round_robin`: endpoints in turn (the pure round-robin picker). */
-export const roundRobinPolicy: PolicyDefinition<{ startIndex?: number }> = {
-  name: 'round_robin',
-  createPicker: createRoundRobinPicker,
-  schema: z.object({}),
-  toOptions: () => ({}),
-};
+import { POLICY_DEFINITIONS } from '../core/policies/catalogue.js';
+import { leastRequestPolicy } from '../core/policies/least-request.js';
+import { roundRobinPolicy } from '../core/policies/round-robin.js';
+import { parsePolicyConfig, type PolicyConfig, type PolicyDefinition } from '../core/policies/policy-config.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 
 /** The policy a cluster uses when its config names none: least_request, the README's default choice. */
 export const DEFAULT_CLUSTER_POLICY = leastRequestPolicy.name;
 
 /** Every policy a cluster may name, by config key. */
 export const CLUSTER_POLICIES: ReadonlyMap<string, PolicyDefinition<unknown>> = new Map(
-  [
-    roundRobinPolicy,
-    randomPolicy,
-    weightedRandomPolicy,
-    staticWeightedRoundRobinPolicy,
-    leastRequestPolicy,
-    peakEwmaPolicy,
-    ringHashPolicy,
-  ].map((p) => [p.name, p as PolicyDefinition<unknown>]),
+  [roundRobinPolicy, ...POLICY_DEFINITIONS].map((p) => [p.name, p as PolicyDefinition<unknown>]),
 );
 
 /**

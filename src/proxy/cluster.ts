@@ -4,13 +4,15 @@
  * a bounded queue of calls waiting for a backend, and passive health (outlier ejection, slow
  * start, panic threshold: cluster-health.ts) fed by the outcome of every call.
  */
+import { isEndpointFailure } from '../core/status.js';
+import { idempotentMatcher } from '../core/idempotent-methods.js';
 import { emitEvent } from '../observe/events.js';
-import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../algorithms/picker.js';
-import { slowStartPick } from '../health/slow-start.js';
+import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../core/pickers/picker.js';
+import { slowStartPick } from '../core/health/slow-start.js';
 import { ClusterHealth } from './cluster-health.js';
 import { createEndpointSource, type EndpointSource, type ProxyEndpoint } from './endpoint-source.js';
 import type { ClusterConfig } from './proxy-config.js';
-import { GrpcStatus } from './grpc-status.js';
+
 import { Upstream } from './upstream.js';
 
 /** A call waiting for a backend. */
@@ -57,6 +59,7 @@ export class Cluster {
   private readonly health: ClusterHealth;
   /** With retries on: the backend each call was last given, so that a retry goes elsewhere ("next backend"). */
   private readonly retried: WeakMap<PendingCall, Upstream> | null;
+  private readonly retry: { readonly attempts: number; readonly idempotent: (path: string) => boolean } | null;
 
   constructor(
     readonly config: ClusterConfig,
@@ -65,6 +68,7 @@ export class Cluster {
     this.env = options.env ?? defaultPickerEnv;
     this.hashHeader = config.policy.hashHeader;
     this.retried = config.retry ? new WeakMap() : null;
+    this.retry = config.retry ? { attempts: config.retry.attempts, idempotent: idempotentMatcher(config.retry.idempotentMethods) } : null;
     this.source = createEndpointSource(config.target, `clusters.${config.name}.target`);
     const log = options.log ?? (() => {});
     this.health = new ClusterHealth(
@@ -151,24 +155,20 @@ export class Cluster {
   }
 
   /**
-   * Records the end of a call on `upstream` and lets a waiting call have the slot. `grpcStatus`
-   * is the call's final status for outlier ejection; without it a failed call counts as
-   * UNAVAILABLE and any other as OK.
+   * Records the end of a call on `upstream` and lets a waiting call have the slot. `status` is the
+   * call's final gRPC status (one of the endpoint failure class counts against the backend, in
+   * its latency estimate and for outlier ejection); undefined when the call ended for the
+   * client's own reasons (a cancellation), which says nothing of the backend.
    */
-  release(upstream: Upstream, latencyMs: number | undefined, failed: boolean, grpcStatus?: number): void {
-    upstream.load.end(this.env.now(), latencyMs, failed, this.config.policy.ewma);
-    if (this.health.counting) this.health.recordResult(upstream.address, grpcStatus ?? (failed ? GrpcStatus.UNAVAILABLE : GrpcStatus.OK));
+  release(upstream: Upstream, latencyMs: number | undefined, status: number | undefined): void {
+    upstream.load.end(this.env.now(), latencyMs, status !== undefined && isEndpointFailure(status), this.config.policy.ewma);
+    if (status !== undefined && this.health.counting) this.health.recordResult(upstream.address, status);
     if (this.pending.length > 0) this.drain();
   }
 
-  /** Whether calls to `path` may be retried on another backend (config `retry.idempotentMethods`). */
+  /** How many attempts a call to `path` may make: `retry.attempts` for the idempotent methods, else 1. */
   retryAttempts(path: string): number {
-    const retry = this.config.retry;
-    if (!retry) return 1;
-    for (const m of retry.idempotentMethods) {
-      if (m === path || (m.endsWith('/*') && path.startsWith(m.slice(0, -1)))) return retry.attempts;
-    }
-    return 1;
+    return this.retry !== null && this.retry.idempotent(path) ? this.retry.attempts : 1;
   }
 
   /** Stops taking calls; backends close once their calls in flight end (or at once with `force`). */
@@ -270,6 +270,7 @@ export class Cluster {
         connectTimeoutMs: this.config.connectTimeoutMs,
         windowBytes: this.options.windowBytes,
         healthCheck: this.config.healthCheck,
+        random: this.env.random,
         onChange: (changed) => {
           this.health.upstreamChanged(changed);
           this.scheduleRebuild();

@@ -4,8 +4,9 @@
  * that stay). `static` is the only built-in scheme for now; a registry resolver plugs in through
  * {@link registerEndpointSourceScheme} without the proxy knowing about it.
  */
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import { splitAddress as parseHostPort } from '../discovery/instance.js';
+import { splitTarget } from '../core/target-uri.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import { splitAddress as parseHostPort } from '../core/address.js';
 
 /** One backend a source reports. */
 export interface ProxyEndpoint {
@@ -68,19 +69,20 @@ registerEndpointSourceScheme('static', (rest) => staticEndpointSource(parseAddre
  * list (the same as `static:`). Throws GrpcHaError naming `field` when the target is unusable.
  */
 export function createEndpointSource(target: string, field = 'target'): EndpointSource {
-  const match = /^([a-z][a-z0-9+.-]*):(.*)$/i.exec(target);
-  if (match && schemes.has(match[1]!.toLowerCase())) {
+  const uri = splitTarget(target);
+  const scheme = uri?.scheme.toLowerCase();
+  if (scheme !== undefined && schemes.has(scheme)) {
     try {
-      return schemes.get(match[1]!.toLowerCase())!(match[2]!);
+      return schemes.get(scheme)!(target.slice(scheme.length + 1));
     } catch (error) {
       const e = GrpcHaError.from(error, ERROR_CODES.INVALID_CONFIG);
       throw new GrpcHaError(e.code, `${field}: ${e.message}`, { cause: error });
     }
   }
-  if (match && !parseHostPort(target.split(',')[0]!.trim())) {
+  if (uri && !parseHostPort(target.split(',')[0]!.trim())) {
     throw new GrpcHaError(
       ERROR_CODES.INVALID_CONFIG,
-      `${field}: unknown scheme ${JSON.stringify(match[1])}; known: ${[...schemes.keys()].join(', ')} (or a bare host:port list)`,
+      `${field}: unknown scheme ${JSON.stringify(uri.scheme)}; known: ${[...schemes.keys()].join(', ')} (or a bare host:port list)`,
     );
   }
   return staticEndpointSource(parseAddressList(target, field));

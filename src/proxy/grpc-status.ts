@@ -6,23 +6,8 @@
  * `:status 200`, `content-type`, `grpc-status` and `grpc-message`, so every gRPC client reports the
  * status and reason instead of an HTTP error.
  */
+import { Status } from '../core/status.js';
 import { ErrorCode, errorCodeName } from './h2/frame.js';
-
-/** gRPC status codes used by the proxy (grpc/doc/statuscodes.md). */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  PERMISSION_DENIED: 7,
-} as const;
-
-/** Statuses that count as a failure of the backend for the load estimate (as the grpc-js policies do). */
-export const BACKEND_FAILURE_STATUSES: ReadonlySet<number> = new Set([2, 4, 8, 13, 14, 15]);
 
 /**
  * "grpc-message → Percent-Encoded: the value is percent-encoded as described in RFC 3986 ... for
@@ -58,14 +43,14 @@ export const rstCodeName = errorCodeName;
 export function statusForUpstreamReset(code: number): number {
   switch (code) {
     case ErrorCode.REFUSED_STREAM:
-      return GrpcStatus.UNAVAILABLE;
+      return Status.UNAVAILABLE;
     case ErrorCode.CANCEL:
-      return GrpcStatus.CANCELLED;
+      return Status.CANCELLED;
     case ErrorCode.ENHANCE_YOUR_CALM:
-      return GrpcStatus.RESOURCE_EXHAUSTED;
+      return Status.RESOURCE_EXHAUSTED;
     case ErrorCode.INADEQUATE_SECURITY:
-      return GrpcStatus.PERMISSION_DENIED;
+      return Status.PERMISSION_DENIED;
     default:
-      return GrpcStatus.INTERNAL;
+      return Status.INTERNAL;
   }
 }

@@ -8,7 +8,8 @@
  *   `unhealthyThreshold`/`healthyThreshold` consecutive results flip the state (Envoy's model).
  * The two messages are tiny, so they are encoded by hand rather than through a proto loader.
  */
-import { GrpcStatus } from './grpc-status.js';
+
+import { Status } from '../core/status.js';
 import { ErrorCode, errorCodeName } from './h2/frame.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
 import type { HealthCheckConfig } from './proxy-config.js';
@@ -78,14 +79,14 @@ export class HealthChecker {
     };
     const onStatus = (fields: readonly string[]): void => {
       const status = Number(field(fields, 'grpc-status'));
-      if (status === GrpcStatus.OK) {
+      if (status === Status.OK) {
         // Check: the answer; Watch: the server ended the stream, which says nothing about health.
         if (watch) end(null, '');
         else {
           const value = servingStatus(Buffer.concat(chunks));
           end(value === SERVING, `health check says ${statusName(value)}`);
         }
-      } else if (status === GrpcStatus.UNIMPLEMENTED) {
+      } else if (status === Status.UNIMPLEMENTED) {
         // "If the server does not support the health-checking service ... the client should
         // consider the backend healthy" (gRFC A17, with a log). Same here.
         end(true, 'health service not implemented');

@@ -5,15 +5,9 @@
  * writes the bytes out, so HTTP/2 flow control holds end to end and no message is ever buffered
  * whole. The proxy also enforces the call's `grpc-timeout`.
  */
+import { Status } from '../core/status.js';
 import type { Cluster, PendingCall } from './cluster.js';
-import {
-  BACKEND_FAILURE_STATUSES,
-  GrpcStatus,
-  rstCodeName,
-  statusForUpstreamReset,
-  statusTrailers,
-  trailersOnly,
-} from './grpc-status.js';
+import { rstCodeName, statusForUpstreamReset, statusTrailers, trailersOnly } from './grpc-status.js';
 import { ErrorCode } from './h2/frame.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
 import type { Upstream } from './upstream.js';
@@ -123,7 +117,7 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     const up = upstream.request(this.fields, this);
     if (up === null) {
       // The connection went away between the pick and now: nothing reached the backend.
-      this.upstreamFailed(GrpcStatus.UNAVAILABLE, `backend ${upstream.address} connection unusable: ${upstream.lastError || 'it takes no new stream'}`, true);
+      this.upstreamFailed(Status.UNAVAILABLE, `backend ${upstream.address} connection unusable: ${upstream.lastError || 'it takes no new stream'}`, true);
       return;
     }
     this.up = up;
@@ -140,7 +134,7 @@ export class ProxiedCall implements PendingCall, StreamHandler {
   /** PendingCall: no backend will take the call. */
   fail(reason: string): void {
     this.stats.proxyErrors++;
-    this.respondError(GrpcStatus.UNAVAILABLE, reason);
+    this.respondError(Status.UNAVAILABLE, reason);
   }
 
   // --- StreamHandler, for both streams ---
@@ -195,14 +189,14 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     if (!this.responded) {
       stream.consume(data.length);
       // DATA before HEADERS is a malformed response (RFC 9113 §8.1).
-      this.upstreamFailed(GrpcStatus.INTERNAL, `backend ${this.upstream?.address} sent DATA before response headers`, false);
+      this.upstreamFailed(Status.INTERNAL, `backend ${this.upstream?.address} sent DATA before response headers`, false);
       return;
     }
     this.respReceived += data.length;
     if (data.length > 0) this.down.sendData(data, false);
     if (endStream) {
-      this.down.sendTrailers(statusTrailers(GrpcStatus.INTERNAL, 'backend ended the response without trailers'));
-      this.completed(GrpcStatus.INTERNAL);
+      this.down.sendTrailers(statusTrailers(Status.INTERNAL, 'backend ended the response without trailers'));
+      this.completed(Status.INTERNAL);
     }
   }
 
@@ -247,7 +241,7 @@ export class ProxiedCall implements PendingCall, StreamHandler {
       // Response bytes that will never reach the client: the backend's connection gets them back.
       this.creditResponse(this.respReceived);
       // We cancelled it for the client: no latency signal, not the backend's fault.
-      this.release(undefined, false, undefined);
+      this.release(undefined, undefined);
       this.finish();
       return;
     }
@@ -257,9 +251,9 @@ export class ProxiedCall implements PendingCall, StreamHandler {
       // Retried (idempotent methods only) when no request byte had reached the backend's
       // connection yet and no response came: the backend cannot have processed a message it never got.
       const nothingSent = this.attemptSent === 0 && !this.responded;
-      this.upstreamFailed(GrpcStatus.UNAVAILABLE, `connection to backend ${upstream.address} lost: ${stream.connection.lastError || 'closed'}`, nothingSent);
+      this.upstreamFailed(Status.UNAVAILABLE, `connection to backend ${upstream.address} lost: ${stream.connection.lastError || 'closed'}`, nothingSent);
     } else if (kind === 'local') {
-      this.upstreamFailed(GrpcStatus.INTERNAL, `backend ${upstream.address} broke HTTP/2 on the stream (${rstCodeName(code)})`, false);
+      this.upstreamFailed(Status.INTERNAL, `backend ${upstream.address} broke HTTP/2 on the stream (${rstCodeName(code)})`, false);
     } else {
       // "REFUSED_STREAM ... indicates that the stream is closed prior to any processing having
       // occurred" (RFC 9113 §8.7), as are streams above a GOAWAY's last-stream-id: safe to retry.
@@ -271,7 +265,7 @@ export class ProxiedCall implements PendingCall, StreamHandler {
 
   /** The backend ended the call with `status`. */
   private completed(status: number): void {
-    this.release(performance.now() - this.started, BACKEND_FAILURE_STATUSES.has(status), status);
+    this.release(performance.now() - this.started, status);
     // A backend that answered before the request ended needs no more of it.
     const up = this.up;
     if (up !== null && !up.closed && !up.localEnded) up.reset(ErrorCode.CANCEL);
@@ -290,15 +284,15 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     const up = this.up;
     this.up = null;
     up?.reset(ErrorCode.CANCEL);
-    this.release(this.upstream === null ? undefined : performance.now() - this.started, false, GrpcStatus.DEADLINE_EXCEEDED);
-    this.respondError(GrpcStatus.DEADLINE_EXCEEDED, 'grpc-ha proxy: deadline exceeded');
+    this.release(this.upstream === null ? undefined : performance.now() - this.started, Status.DEADLINE_EXCEEDED);
+    this.respondError(Status.DEADLINE_EXCEEDED, 'grpc-ha proxy: deadline exceeded');
   };
 
   /** The attempt failed without a gRPC status from the backend; retry it elsewhere or end the call. */
   private upstreamFailed(status: number, message: string, notProcessed: boolean): void {
     const upstream = this.upstream!;
     upstream.errors++;
-    this.release(performance.now() - this.started, true, status);
+    this.release(performance.now() - this.started, status);
     const up = this.up;
     this.up = null;
     up?.reset(ErrorCode.CANCEL);
@@ -312,11 +306,11 @@ export class ProxiedCall implements PendingCall, StreamHandler {
   }
 
   /** Ends the attempt on its backend; `status` is the call's final gRPC status (undefined: not the backend's doing). */
-  private release(latencyMs: number | undefined, failed: boolean, status: number | undefined): void {
+  private release(latencyMs: number | undefined, status: number | undefined): void {
     const upstream = this.upstream;
     if (upstream === null) return;
     this.upstream = null;
-    this.cluster.release(upstream, latencyMs, failed, status);
+    this.cluster.release(upstream, latencyMs, status);
   }
 
   /** Ends the downstream call with `status`: Trailers-Only if nothing was sent yet, else in trailers. */

@@ -7,11 +7,12 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { integer, parseConfig } from '../config/parse-config.js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
-import type { PolicyConfig } from '../grpc/policy-config.js';
-import { splitAddress as parseHostPort } from '../discovery/instance.js';
-import { DEFAULT_HEALTH_SETTINGS, HEALTH_FIELD_NAMES, healthFields, toHealthSettings, type HealthSettings } from '../health/health-config.js';
+import { METHOD_SELECTOR, METHOD_SELECTOR_RULE } from '../core/idempotent-methods.js';
+import { integer, parseConfig } from '../core/parse-config.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import type { PolicyConfig } from '../core/policies/policy-config.js';
+import { splitAddress as parseHostPort } from '../core/address.js';
+import { DEFAULT_HEALTH_SETTINGS, HEALTH_FIELD_NAMES, healthFields, toHealthSettings, type HealthSettings } from '../core/health/health-config.js';
 import { parseClusterPolicy } from './cluster-policy.js';
 import { createEndpointSource } from './endpoint-source.js';
 import './registry-endpoint-source.js';
@@ -151,7 +152,6 @@ export interface ProxyConfig {
 const str = (what = 'must be a string') => z.string({ error: what }).min(1, { error: 'must not be empty' });
 const listenRule = 'must be host:port or :port (IPv6 as [addr]:port), port 0..65535';
 const listenAddress = z.string({ error: listenRule }).refine((s) => parseHostPort(s, true) !== null, { error: listenRule });
-const methodRule = 'must be "/package.Service/Method" or "/package.Service/*"';
 
 const clusterSchema = z
   .object({
@@ -176,7 +176,7 @@ const clusterSchema = z
     retry: z
       .object({
         attempts: integer(1, 5).optional(),
-        idempotentMethods: z.array(z.string({ error: methodRule }).regex(/^\/[^/\s]+\/[^/\s]+$/, { error: methodRule })),
+        idempotentMethods: z.array(z.string({ error: METHOD_SELECTOR_RULE }).regex(METHOD_SELECTOR, { error: METHOD_SELECTOR_RULE })),
       })
       .strict()
       .optional(),

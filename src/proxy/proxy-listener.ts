@@ -5,9 +5,10 @@
  * control, floods) the listener bounds what a client may hold: streams per connection, header
  * size, and time without a stream (slowloris) or idle.
  */
+import { Status } from '../core/status.js';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { GrpcStatus, trailersOnly } from './grpc-status.js';
+import { trailersOnly } from './grpc-status.js';
 import { H2Connection } from './h2/connection.js';
 import { ErrorCode, MAX_WINDOW, rstStreamFrame } from './h2/frame.js';
 import type { H2Stream } from './h2/stream.js';
@@ -153,7 +154,7 @@ export class ProxyListener {
       }
       const cluster = this.options.router().route(path);
       if (cluster === null) {
-        stream.sendHeaders(trailersOnly(GrpcStatus.UNIMPLEMENTED, `grpc-ha proxy: no route for service ${serviceOf(path)}`), true);
+        stream.sendHeaders(trailersOnly(Status.UNIMPLEMENTED, `grpc-ha proxy: no route for service ${serviceOf(path)}`), true);
         this.stats.proxyErrors++;
         return;
       }
@@ -173,7 +174,7 @@ export class ProxyListener {
     this.stats.proxyErrors++;
     const { id, connection } = stream;
     stream.sendHeaders(
-      trailersOnly(GrpcStatus.RESOURCE_EXHAUSTED, `grpc-ha proxy: request headers of ${size} bytes exceed maxHeaderListSize ${this.options.limits.maxHeaderListSize}`),
+      trailersOnly(Status.RESOURCE_EXHAUSTED, `grpc-ha proxy: request headers of ${size} bytes exceed maxHeaderListSize ${this.options.limits.maxHeaderListSize}`),
       true,
     );
     // Do not read a body we will not forward: "the server MAY request that the client abort

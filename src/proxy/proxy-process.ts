@@ -5,7 +5,7 @@
  * reloads the file on SIGHUP (a bad file is logged and changes nothing) and stops gracefully on
  * SIGTERM/SIGINT (GOAWAY, calls in flight get the grace period).
  */
-import { GrpcHaError } from '../errors.js';
+import { GrpcHaError } from '../core/errors.js';
 import { loadProxyConfigFile, zeroConfig, type ProxyConfig } from './proxy-config.js';
 import { startProxy } from './proxy.js';
 

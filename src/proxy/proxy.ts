@@ -8,7 +8,7 @@
 import type { Server } from 'node:http';
 import { Cluster } from './cluster.js';
 import { sameCluster, type ProxyConfig } from './proxy-config.js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { CallStats } from './proxied-call.js';
 import { ProxyListener } from './proxy-listener.js';
 import { Router } from './router.js';

@@ -4,21 +4,15 @@
  * registries (src/discovery) as the grpc-js resolvers, so a cluster is found the same way from
  * every language. Each watch gets the full live instance list on every change.
  */
-import type { experimental } from '@grpc/grpc-js';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { splitTarget } from '../core/target-uri.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { parseDiscoveryTarget, DISCOVERY_SCHEMES } from '../discovery/target.js';
 import type { Registry } from '../discovery/registry.js';
 import { registerEndpointSourceScheme, staticEndpointSource, parseAddressList, type EndpointSource } from './endpoint-source.js';
 
-/** Splits `scheme://authority/path` or `scheme:path` the way grpc-js does (naming.md). */
-function toUri(scheme: string, rest: string): experimental.GrpcUri {
-  const m = /^\/\/([^/]*)\/(.*)$/.exec(rest);
-  return m ? { scheme, authority: m[1]!, path: m[2]! } : { scheme, path: rest };
-}
-
 /** A source watching one service in a registry; nothing is contacted before `subscribe`. */
 function registrySource(scheme: string, rest: string, log: (message: string) => void): EndpointSource {
-  const target = parseDiscoveryTarget(toUri(scheme, rest));
+  const target = parseDiscoveryTarget(splitTarget(`${scheme}:${rest}`)!);
   let registry: Registry | undefined;
   let unsubscribe: (() => void) | undefined;
   return {

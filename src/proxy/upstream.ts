@@ -5,8 +5,10 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { EndpointLoad } from '../algorithms/endpoint-load.js';
-import { splitAddress } from '../discovery/instance.js';
+import { Backoff } from '../core/backoff.js';
+import { EndpointLoad } from '../core/pickers/endpoint-load.js';
+import type { RandomSource } from '../core/pickers/picker.js';
+import { splitAddress } from '../core/address.js';
 import { H2Connection } from './h2/connection.js';
 import { MAX_WINDOW } from './h2/frame.js';
 import type { H2Stream, StreamHandler } from './h2/stream.js';
@@ -32,6 +34,8 @@ export interface UpstreamOptions {
   /** Stream flow-control window to advertise, bytes. */
   readonly windowBytes: number;
   readonly healthCheck: HealthCheckConfig | null;
+  /** Randomness of the reconnect backoff's jitter; injectable for tests. Defaults to Math.random. */
+  readonly random?: RandomSource;
   /** Called whenever `available` may have changed. */
   readonly onChange: (upstream: Upstream) => void;
 }
@@ -48,7 +52,7 @@ export class Upstream {
   lastError = '';
   /** Calls that could not be sent to this backend (connect failures, resets before a response). */
   errors = 0;
-  private backoffMs: number = BACKOFF.initialMs;
+  private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly checker: HealthChecker | undefined;
   private readonly host: string;
@@ -64,6 +68,7 @@ export class Upstream {
     const hp = splitAddress(address);
     this.host = hp?.host ?? address;
     this.port = hp?.port ?? 0;
+    this.backoff = new Backoff(BACKOFF, options.random);
     this.health = options.healthCheck ? 'unknown' : 'serving';
     if (options.healthCheck) {
       this.checker = new HealthChecker(this, options.healthCheck, (serving, reason) => this.setHealth(serving, reason));
@@ -108,7 +113,7 @@ export class Upstream {
       onReady: () => {
         clearTimeout(timer);
         if (this.connection !== connection) return;
-        this.backoffMs = BACKOFF.initialMs;
+        this.backoff.reset();
         this.lastError = '';
         this.setState('ready');
         this.checker?.start();
@@ -165,16 +170,14 @@ export class Upstream {
     this.lastError = reason;
     this.setState('transient_failure');
     if (this.options.healthCheck) this.health = 'unknown';
-    const jitter = 1 + BACKOFF.jitter * (Math.random() * 2 - 1);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.state === 'transient_failure') {
         this.state = 'idle';
         this.connect();
       }
-    }, this.backoffMs * jitter);
+    }, this.backoff.next());
     this.retryTimer.unref();
-    this.backoffMs = Math.min(this.backoffMs * BACKOFF.multiplier, BACKOFF.maxMs);
   }
 
   private setHealth(serving: boolean, reason: string): void {

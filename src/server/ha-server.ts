@@ -11,8 +11,8 @@
 import { Server, ServerCredentials, type ServerOptions, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { z } from 'zod';
-import { integer, number, parseConfig } from '../config/parse-config.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { integer, number, parseConfig } from '../core/parse-config.js';
+import { createLogger, type Logger } from '../observe/logger.js';
 import { startAdminServer, type AdminServer, type AdminServerOptions } from '../observe/admin-server.js';
 import { emitEvent, type EventName } from '../observe/events.js';
 import { observeServer } from '../observe/server-observer.js';

@@ -7,7 +7,7 @@
  */
 import type { Server } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import { ERROR_CODES, GrpcHaError } from '../errors.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 
 /** A health status a server reports (grpc.health.v1 HealthCheckResponse.ServingStatus). */
 export type HealthStatus = ServingStatus;
