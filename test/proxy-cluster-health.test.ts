@@ -14,12 +14,7 @@ import { parseProxyConfig } from '../src/proxy/proxy-config.js';
 import type { Proxy } from '../src/proxy/proxy.js';
 import { echoClient, eventually, proxyFor, rejection, unary } from './support/proxy.js';
 
-interface ClusterView {
-  panic?: boolean;
-  ejections?: { enforced: Record<string, number> };
-  backends: { address: string; ejected?: { reason: string; kind: string } }[];
-}
-const cluster = (proxy: Proxy): ClusterView => (proxy.state().clusters as ClusterView[])[0]!;
+const cluster = (proxy: Proxy) => proxy.state().clusters[0]!;
 const settle = (p: Promise<unknown>) => p.then(() => 'ok', (e: grpc.ServiceError) => e.code);
 
 /** Calls sent one after another for `ms`; returns how many each server got meanwhile. */
@@ -186,7 +181,7 @@ describe('proxy cluster: panic threshold and slow start', () => {
     try {
       await eventually(async () => (await spread(client, servers, 50))[1]! > 0, 3000, 's0 and s1 serving');
       // Seen NOT_SERVING first: a backend whose very first answer is SERVING was already warm.
-      const s2View = () => (cluster(proxy).backends as { address: string; health?: string }[]).find((b) => b.address === returning.address)!;
+      const s2View = () => cluster(proxy).backends.find((b) => b.address === returning.address)!;
       await eventually(() => s2View().health === 'not_serving', 3000, 's2 seen NOT_SERVING');
       returning.setServing(true);
       await eventually(async () => (await spread(client, servers, 20))[2]! > 0, 3000, 's2 back');

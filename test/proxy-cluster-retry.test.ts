@@ -98,7 +98,7 @@ describe('proxy cluster: retries', () => {
       const client = echoClient(proxy);
       try {
         for (let i = 0; i < 20; i++) assert.equal((await unary(client)).serverId, 'good');
-        const retries = (proxy.state().calls as { retries: number }).retries;
+        const retries = proxy.state().calls.retries;
         assert.equal(retries, refusing.seen.streams, 'each refusal was retried once, elsewhere');
       } finally {
         client.close();
@@ -117,7 +117,7 @@ describe('proxy cluster: retries', () => {
     try {
       for (let i = 0; i < 10; i++) assert.equal((await unary(client)).serverId, 'good');
       assert.ok(leaving.seen.streams >= 1, 'the leaving backend was tried');
-      assert.equal((proxy.state().calls as { retries: number }).retries, leaving.seen.streams);
+      assert.equal(proxy.state().calls.retries, leaving.seen.streams);
     } finally {
       client.close();
       await proxy.close(100);
@@ -149,7 +149,7 @@ describe('proxy cluster: retries', () => {
       }
       assert.equal(failures, 1, 'the call on the dying backend failed');
       assert.equal(dying.seen.streams, 1, 'it was sent once');
-      assert.equal((proxy.state().calls as { retries: number }).retries, 0);
+      assert.equal(proxy.state().calls.retries, 0);
       // Without retries configured, the same holds (and the next calls go to the good one).
       assert.equal((await unary(client)).serverId, 'good');
     } finally {
@@ -182,7 +182,7 @@ describe('proxy cluster: retries', () => {
         assert.equal(reply.message, 'ab');
       }
       assert.ok(dropping.seen.streams >= 1, 'the dropping backend was tried');
-      assert.equal((proxy.state().calls as { retries: number }).retries, dropping.seen.streams, 'each lost connection was retried once, elsewhere');
+      assert.equal(proxy.state().calls.retries, dropping.seen.streams, 'each lost connection was retried once, elsewhere');
     } finally {
       client.close();
       await proxy.close(100);

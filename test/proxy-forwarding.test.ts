@@ -344,7 +344,7 @@ describe('proxy: backends that fail', () => {
       });
     }
     assert.ok(failures >= 1 && failures <= 3, `${failures} of 4 server streams failed`);
-    assert.ok((proxy.state().calls as { retries: number }).retries >= 2);
+    assert.ok(proxy.state().calls.retries >= 2);
     client.close();
     await proxy.close(100);
     await good.stop(100);
@@ -409,7 +409,7 @@ describe('proxy: backends that fail', () => {
     const proxy = await proxyFor({ clusters: { echo: { target: `file:///echo?dir=${dir}`, policy: 'round_robin' } } });
     const client = echoClient(proxy);
     try {
-      const ready = () => (proxy.state().clusters as { backends: { state: string }[] }[])[0]!.backends.filter((x) => x.state === 'ready').length;
+      const ready = () => proxy.state().clusters[0]!.backends.filter((x) => x.state === 'ready').length;
       await eventually(() => ready() === 2, 10_000, 'both registered backends ready');
       const ids = new Set<string>();
       for (let i = 0; i < 4; i++) ids.add((await unary(client)).serverId);

@@ -239,7 +239,7 @@ describe('proxy: health checking modes', () => {
           },
         },
       });
-      const backends = () => (proxy.state().clusters as { backends: { health: string }[] }[])[0]!.backends;
+      const backends = () => proxy.state().clusters[0]!.backends;
       await eventually(() => backends().every((x) => x.health === 'serving'), 3000, 'both serving');
       a.setServing(false);
       await eventually(() => backends().some((x) => x.health === 'not_serving'), 3000, 'a not serving');

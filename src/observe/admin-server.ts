@@ -22,6 +22,7 @@ import { observedChannels, type ChannelState } from './channel-observer.js';
 import { onEvent, recentEvents, type HaEvent } from './events.js';
 import { LiveStats } from './live-stats.js';
 import { grpcHaMetricsRegistry } from './metrics.js';
+import type { ProxyState } from './proxy-state.js';
 import { registryWatchStats } from './registry-stats.js';
 import { observedServers } from './server-observer.js';
 
@@ -47,8 +48,8 @@ export interface AdminServerOptions {
   readonly token?: string;
   /** Metrics to serve. Defaults to grpc-ha's own registry (grpcHaMetricsRegistry()). */
   readonly registry?: Registry;
-  /** Extra JSON merged into /api/state (the proxy adds its own view). */
-  readonly state?: () => Record<string, unknown>;
+  /** A grpc-ha proxy's state, shown under `proxy` in /api/state (the proxy's admin port sets it). */
+  readonly proxy?: () => ProxyState;
   /** Channels not built on a grpc-ha balancer, shown like them (the proxy's clusters). */
   readonly channels?: () => ChannelState[];
   /** Title of the dashboard. Defaults to "grpc-ha". */
@@ -78,15 +79,15 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-/** The state /api/state answers: every channel, registry watch and server of this process. */
-export function adminState(extra?: () => Record<string, unknown>, channels?: () => ChannelState[]): Record<string, unknown> {
+/** The state /api/state answers: every channel, registry watch and server of this process, and the proxy's state when given. */
+export function adminState(proxy?: () => ProxyState, channels?: () => ChannelState[]): Record<string, unknown> {
   return {
     pid: process.pid,
     at: Date.now(),
     channels: [...[...observedChannels()].map((c) => c.state()), ...(channels?.() ?? [])],
     registries: [...registryWatchStats()].map((w) => ({ ...w })),
     servers: [...observedServers()].map((s) => ({ services: s.services, address: s.address, state: s.state() })),
-    ...extra?.(),
+    ...(proxy && { proxy: proxy() }),
   };
 }
 
@@ -153,13 +154,13 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'p
     } else if (path === '/metrics') {
       registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), fail);
     } else if (path === '/api/state') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(adminState(options.state, options.channels), null, 2) + '\n');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(adminState(options.proxy, options.channels), null, 2) + '\n');
     } else {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       // "retry: ms" sets how soon EventSource reconnects (HTML Living Standard, server-sent events);
       // a reconnecting page gets the full snapshot again, so a restarted server leaves no gap.
       res.write(`retry: ${ADMIN_DEFAULTS.reconnectMs}\n\n`);
-      send(res, 'snapshot', { title: options.title ?? 'grpc-ha', state: adminState(options.state, options.channels), events: recentEvents() });
+      send(res, 'snapshot', { title: options.title ?? 'grpc-ha', state: adminState(options.proxy, options.channels), events: recentEvents() });
       streams.add(res);
       startStreaming();
       res.on('close', () => {

@@ -10,65 +10,46 @@ import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from '../observe/admin-server.js';
 import type { ChannelState, EndpointState } from '../observe/channel-observer.js';
 import { observeProxy, type ProxyBackendView } from '../observe/proxy-observer.js';
+import type { ProxyBackendState, ProxyState } from '../observe/proxy-state.js';
 
 /** What the admin endpoint shows. */
 export interface AdminSource {
   /** false once the proxy is shutting down: /healthz answers 503 so probes stop sending traffic. */
   healthy(): boolean;
-  /** The JSON for /state. */
-  state(): unknown;
+  /** The proxy's state; /state is its JSON. */
+  state(): ProxyState;
 }
 
-interface BackendJson {
-  address?: unknown;
-  inFlight?: unknown;
-  completed?: unknown;
-  failed?: unknown;
-  available?: unknown;
-  state?: unknown;
-  health?: unknown;
-  weight?: unknown;
-  latencyEwmaMs?: unknown;
-  lastError?: unknown;
-  ejected?: { reason?: unknown; remainingMs?: unknown };
+/** The dashboard's health word for a backend: its EndpointCondition when it is not usable. */
+function backendHealth(b: ProxyBackendState): string {
+  if (b.ejected) return 'ejected';
+  if (b.available) return 'healthy';
+  return b.health === 'not_serving' ? 'not_serving' : b.state;
 }
-
-interface ClusterJson {
-  name?: unknown;
-  policy?: unknown;
-  panic?: unknown;
-  ejections?: unknown;
-  backends?: BackendJson[];
-}
-
-const clustersOf = (state: unknown): ClusterJson[] => (state as { clusters?: ClusterJson[] } | null)?.clusters ?? [];
 
 /** The proxy's clusters as the dashboard shows channels: one per cluster, its backends as endpoints. */
-function clusterChannels(state: unknown): ChannelState[] {
+function clusterChannels(state: ProxyState): ChannelState[] {
   const now = Date.now();
-  return clustersOf(state).map((c, i) => ({
+  return state.clusters.map((c, i) => ({
     id: -(i + 1),
-    service: `cluster ${String(c.name)}`,
-    policy: String(c.policy),
+    service: `cluster ${c.name}`,
+    policy: c.policy,
     panic: c.panic === true,
     ...(c.ejections ? { ejections: c.ejections } : {}),
-    endpoints: (c.backends ?? []).map((b): EndpointState => {
-      const completed = Number(b.completed) || 0;
-      const inFlight = Number(b.inFlight) || 0;
-      const health = b.ejected ? 'ejected' : b.available === true ? 'healthy' : b.health === 'not_serving' ? 'not_serving' : String(b.state);
-      const reason = b.ejected ? String(b.ejected.reason) : typeof b.lastError === 'string' && b.available !== true ? b.lastError : undefined;
+    endpoints: c.backends.map((b): EndpointState => {
+      const reason = b.ejected ? b.ejected.reason : b.available ? undefined : b.lastError;
       return {
-        endpoint: String(b.address),
-        connectivity: String(b.state).toUpperCase(),
-        health,
+        endpoint: b.address,
+        connectivity: b.state.toUpperCase(),
+        health: backendHealth(b),
         ...(reason ? { healthReason: reason } : {}),
-        ...(b.ejected ? { ejectedUntil: now + (Number(b.ejected.remainingMs) || 0) } : {}),
-        weight: Number(b.weight) || 1,
-        inFlight,
-        ewmaMs: typeof b.latencyEwmaMs === 'number' ? b.latencyEwmaMs : null,
-        started: completed + inFlight,
-        finished: completed,
-        failed: Number(b.failed) || 0,
+        ...(b.ejected ? { ejectedUntil: now + b.ejected.remainingMs } : {}),
+        weight: b.weight,
+        inFlight: b.inFlight,
+        ewmaMs: b.latencyEwmaMs,
+        started: b.completed + b.inFlight,
+        finished: b.completed,
+        failed: b.failed,
         lastError: null,
       };
     }),
@@ -76,29 +57,20 @@ function clusterChannels(state: unknown): ChannelState[] {
 }
 
 /**
- * The proxy's backends as /metrics reads them, from the same JSON /state shows (Cluster.toJSON):
- * computed at scrape time, so the forwarding path carries no metric code.
+ * The proxy's backends as /metrics reads them, from the same state /state shows: computed at
+ * scrape time, so the forwarding path carries no metric code.
  */
-function backendsOf(state: unknown): ProxyBackendView[] {
-  const out: ProxyBackendView[] = [];
-  for (const c of clustersOf(state)) {
-    for (const b of c.backends ?? []) {
-      out.push({
-        cluster: String(c.name),
-        backend: String(b.address),
-        inFlight: Number(b.inFlight) || 0,
-        completed: Number(b.completed) || 0,
-        failed: Number(b.failed) || 0,
-        healthy: b.available === true,
-      });
+function* backendsOf(state: ProxyState): Iterable<ProxyBackendView> {
+  for (const c of state.clusters) {
+    for (const b of c.backends) {
+      yield { cluster: c.name, backend: b.address, inFlight: b.inFlight, completed: b.completed, failed: b.failed, healthy: b.available };
     }
   }
-  return out;
 }
 
 /** Starts the admin HTTP server; resolves with it and its port. */
 export function startAdminServer(host: string, port: number, source: AdminSource): Promise<{ server: Server; port: number }> {
-  const admin = createAdminHandler({ state: () => ({ proxy: source.state() }), channels: () => clusterChannels(source.state()), title: 'grpc-ha proxy' });
+  const admin = createAdminHandler({ proxy: () => source.state(), channels: () => clusterChannels(source.state()), title: 'grpc-ha proxy' });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

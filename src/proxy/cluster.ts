@@ -7,6 +7,7 @@
 import { isEndpointFailure } from '../core/status.js';
 import { idempotentMatcher } from '../core/idempotent-methods.js';
 import { emitEvent } from '../observe/events.js';
+import type { ProxyClusterState } from '../observe/proxy-state.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../core/pickers/picker.js';
 import { slowStartPick } from '../core/health/slow-start.js';
 import { ClusterHealth } from './cluster-health.js';
@@ -25,8 +26,8 @@ export interface PendingCall {
   readonly hashKey: string | undefined;
   /** Set by the cluster while the call waits. */
   timer?: NodeJS.Timeout;
-  /** Set by the call when its client went away while waiting. */
-  cancelled?: boolean;
+  /** True once the call ended while it waited (its client went away, its deadline passed): the queue drops it. */
+  readonly cancelled?: boolean;
 }
 
 /** Options of a cluster that come from the listener rather than from the cluster's own config. */
@@ -195,8 +196,8 @@ export class Cluster {
     return n;
   }
 
-  /** A JSON view for the admin endpoint. */
-  toJSON(): Record<string, unknown> {
+  /** Its state for the admin endpoint. */
+  toJSON(): ProxyClusterState {
     return {
       name: this.config.name,
       target: this.config.target,

@@ -21,6 +21,15 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
+/** The text of a received `grpc-message` (percent-decoded as above); a malformed encoding is kept as it came. */
+export function decodeGrpcMessage(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 /** Header fields (`[name, value, ...]`) of a Trailers-Only response carrying `code` and `message`. */
 export function trailersOnly(code: number, message: string): string[] {
   return [':status', '200', 'content-type', 'application/grpc', 'grpc-status', String(code), 'grpc-message', encodeGrpcMessage(message)];

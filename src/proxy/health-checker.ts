@@ -9,10 +9,12 @@
  * The two messages are tiny, so they are encoded by hand rather than through a proto loader.
  */
 
-import { Status } from '../core/status.js';
+import { Status, statusName } from '../core/status.js';
+import { decodeGrpcMessage } from './grpc-status.js';
 import { ErrorCode, errorCodeName } from './h2/frame.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
-import type { HealthCheckConfig } from './proxy-config.js';
+import { fieldValue } from './header-fields.js';
+import type { ActiveHealthCheckConfig } from './proxy-config.js';
 import type { Upstream } from './upstream.js';
 
 const CHECK_PATH = '/grpc.health.v1.Health/Check';
@@ -32,7 +34,7 @@ export class HealthChecker {
 
   constructor(
     private readonly upstream: Upstream,
-    private readonly config: HealthCheckConfig,
+    private readonly config: ActiveHealthCheckConfig,
     private readonly report: (serving: boolean, reason: string) => void,
   ) {}
 
@@ -78,20 +80,21 @@ export class HealthChecker {
       this.timer.unref();
     };
     const onStatus = (fields: readonly string[]): void => {
-      const status = Number(field(fields, 'grpc-status'));
+      const raw = fieldValue(fields, 'grpc-status');
+      const status = Number(raw);
       if (status === Status.OK) {
         // Check: the answer; Watch: the server ended the stream, which says nothing about health.
         if (watch) end(null, '');
         else {
           const value = servingStatus(Buffer.concat(chunks));
-          end(value === SERVING, `health check says ${statusName(value)}`);
+          end(value === SERVING, `health check says ${servingStatusName(value)}`);
         }
       } else if (status === Status.UNIMPLEMENTED) {
         // "If the server does not support the health-checking service ... the client should
         // consider the backend healthy" (gRFC A17, with a log). Same here.
         end(true, 'health service not implemented');
       } else {
-        end(false, `health check failed with grpc-status ${field(fields, 'grpc-status')}: ${safeDecode(field(fields, 'grpc-message') ?? '')}`);
+        end(false, `health check failed with ${raw === undefined ? 'no grpc-status' : statusName(status)}: ${decodeGrpcMessage(fieldValue(fields, 'grpc-message') ?? '')}`);
       }
     };
     const handler: StreamHandler = {
@@ -110,7 +113,7 @@ export class HealthChecker {
           const size = 5 + all.readUInt32BE(1);
           const value = servingStatus(all.subarray(0, size));
           clearTimeout(timing.deadline);
-          this.record(value === SERVING, `health watch says ${statusName(value)}`, false);
+          this.record(value === SERVING, `health watch says ${servingStatusName(value)}`, false);
           all = all.subarray(size);
         }
         chunks.length = 0;
@@ -160,19 +163,6 @@ export class HealthChecker {
   }
 }
 
-function field(fields: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
 /** A length-prefixed `HealthCheckRequest { string service = 1; }`. */
 function encodeRequest(service: string): Buffer {
   const name = Buffer.from(service, 'utf8');
@@ -213,6 +203,7 @@ function servingStatus(frame: Buffer): number {
   return 0;
 }
 
-function statusName(value: number): string {
+/** The name of a `HealthCheckResponse.ServingStatus`. */
+function servingStatusName(value: number): string {
   return ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'][value] ?? `status ${value}`;
 }

@@ -1,15 +1,19 @@
 /**
- * One call through the proxy: the client's stream (downstream) joined to a stream on a backend's
- * connection (upstream). Headers, messages and trailers pass through unchanged; DATA is forwarded
- * frame by frame as it arrives, and each side's window is granted back only as the other side
- * writes the bytes out, so HTTP/2 flow control holds end to end and no message is ever buffered
- * whole. The proxy also enforces the call's `grpc-timeout`.
+ * One call through the proxy: the client's stream (downstream) and, per backend it is tried on,
+ * one {@link UpstreamAttempt} that handles the stream on that backend's connection. Headers,
+ * messages and trailers pass through unchanged; DATA is forwarded frame by frame as it arrives,
+ * and each side's window is granted back only as the other side writes the bytes out, so HTTP/2
+ * flow control holds end to end and no message is ever buffered whole. The call keeps what
+ * outlives an attempt: the deadline (`grpc-timeout`, enforced by the proxy), the request bytes a
+ * retry resends, the attempts made, the final status and the request credit to the client.
  */
 import { Status } from '../core/status.js';
+import type { ProxyCallCounts } from '../observe/proxy-state.js';
 import type { Cluster, PendingCall } from './cluster.js';
-import { rstCodeName, statusForUpstreamReset, statusTrailers, trailersOnly } from './grpc-status.js';
-import { ErrorCode } from './h2/frame.js';
+import { statusTrailers, trailersOnly } from './grpc-status.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
+import { fieldValue, setField } from './header-fields.js';
+import { UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
 import type { Upstream } from './upstream.js';
 
 /**
@@ -18,53 +22,47 @@ import type { Upstream } from './upstream.js';
  */
 const REPLAY_LIMIT_BYTES = 64 * 1024;
 
-/** Counters the listener keeps across calls, for the admin view. */
-export interface CallStats {
-  started: number;
-  completed: number;
-  /** Calls the proxy itself ended with an error status (no route, no backend, backend lost). */
-  proxyErrors: number;
-  retries: number;
-}
+/** The listener's call counters, which its calls write; /state shows them as {@link ProxyCallCounts}. */
+export type CallCounters = { -readonly [K in keyof ProxyCallCounts]: number };
 
-/** The value of the first field called `name` in a `[name, value, ...]` list. */
-export function fieldValue(fields: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
-}
+/**
+ * Where a call is. One transition function (`setState`), as grpc-js's subchannel and connect-es
+ * keep their state machines:
+ *
+ *   waiting ──dispatch──▶ attempting ──response headers──▶ responding ──trailers──▶ done
+ *      ▲                      │ failed, unprocessed, retries left
+ *      └──────────────────────┘            (any state ──client reset, deadline, failure──▶ done)
+ */
+type CallState =
+  /** For a backend with room: the first one, or the next after an attempt it never reached. */
+  | { readonly t: 'waiting' }
+  /** The request goes to `attempt`'s backend; no response yet, so a retry is still possible. */
+  | { readonly t: 'attempting'; readonly attempt: UpstreamAttempt }
+  /** Response headers were forwarded: the call is committed to `attempt`'s backend. */
+  | { readonly t: 'responding'; readonly attempt: UpstreamAttempt }
+  /** Ended. `attempt`, the last one, still settles the flow-control credit of bytes in flight. */
+  | { readonly t: 'done'; readonly attempt: UpstreamAttempt | null };
 
-/** Forwards one call; lives until both streams are closed. */
-export class ProxiedCall implements PendingCall, StreamHandler {
+const WAITING: CallState = { t: 'waiting' };
+
+/** Forwards one call; it is the handler of the client's stream. */
+export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   readonly hashKey: string | undefined;
   timer?: NodeJS.Timeout;
-  cancelled = false;
-  private upstream: Upstream | null = null;
-  /** The backend stream of the current attempt. */
-  private up: H2Stream | null = null;
+  private state: CallState = WAITING;
   private attempts = 0;
   private readonly maxAttempts: number;
-  private started = 0;
-  /** Response headers were forwarded: the call is committed to this backend. */
-  private responded = false;
-  private downstreamEnded = false;
-  private finished = false;
-  /** Request chunks that arrived before a backend was chosen (the client's window bounds them). */
+  /** Request chunks that arrived before the first backend was chosen (the client's window bounds them). */
   private held: Buffer[] | null = null;
   /** Request chunks kept for a retry; null once a retry is no longer possible. */
   private replay: Buffer[] | null;
   private replayBytes = 0;
   /**
-   * Flow-control bookkeeping: request bytes received from the client and granted back to it,
-   * bytes the current attempt wrote upstream; response bytes received from the backend and
-   * granted back to it. Whatever is left when a side goes away is granted back then, so the
-   * connection windows shared with other calls never shrink.
+   * Request bytes received from the client and granted back to it. Whatever is left when the
+   * call ends is granted back then, so the client's connection window never shrinks.
    */
   private reqReceived = 0;
   private reqCredited = 0;
-  private attemptSent = 0;
-  private respUp: H2Stream | null = null;
-  private respReceived = 0;
-  private respCredited = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the call's deadline, when it has a grpc-timeout. */
   private deadlineAt: number | undefined;
@@ -72,17 +70,16 @@ export class ProxiedCall implements PendingCall, StreamHandler {
 
   constructor(
     private readonly down: H2Stream,
-    /** The request's header fields; `:scheme` is rewritten per backend. */
+    /** The request's header fields; `:scheme` and `grpc-timeout` are rewritten per attempt. */
     private readonly fields: string[],
     private readonly cluster: Cluster,
-    private readonly stats: CallStats,
+    private readonly counters: CallCounters,
   ) {
     const path = fieldValue(fields, ':path') ?? '';
     this.maxAttempts = cluster.retryAttempts(path);
     this.replay = this.maxAttempts > 1 ? [] : null;
     const header = cluster.hashHeader;
     this.hashKey = header === undefined ? undefined : fieldValue(fields, header);
-    this.downstreamEnded = down.remoteEnded;
     down.handler = this;
     const timeout = fieldValue(fields, 'grpc-timeout');
     if (timeout !== undefined) {
@@ -95,121 +92,215 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     }
   }
 
+  /** PendingCall: the call ended while it waited in the cluster's queue (client reset, deadline). */
+  get cancelled(): boolean {
+    return this.state.t === 'done';
+  }
+
   /** Starts the call: finds a backend now or waits for one. */
   start(): void {
-    this.stats.started++;
+    this.counters.started++;
     this.cluster.acquire(this);
   }
 
-  /** PendingCall: the cluster found a backend with room. */
+  /** The only place the state changes; `done` is final. */
+  private setState(next: CallState): void {
+    if (this.state.t === 'done') return;
+    this.state = next;
+    if (next.t === 'responding') {
+      // Committed to this backend: nothing will be sent again.
+      this.replay = null;
+    } else if (next.t === 'done') {
+      clearTimeout(this.deadlineTimer);
+      this.held = null;
+      this.replay = null;
+      this.counters.completed++;
+      // Request bytes no backend will take any more are granted back to the client's connection.
+      if (next.attempt === null || next.attempt.closed) this.creditRequest(this.reqReceived);
+    }
+  }
+
+  // --- PendingCall, for the cluster ---
+
+  /** The cluster found a backend with room. */
   dispatch(upstream: Upstream): void {
-    if (this.cancelled || this.finished) return;
+    if (this.state.t === 'done') return;
     this.attempts++;
-    this.upstream = upstream;
-    upstream.load.start();
-    this.started = performance.now();
-    setField(this.fields, ':scheme', upstream.scheme);
+    const attempt = new UpstreamAttempt(this, upstream, this.cluster);
+    const fields = this.fields;
+    setField(fields, ':scheme', upstream.scheme);
     // Time spent waiting for a backend (or on a failed attempt) comes off the backend's deadline.
     const deadlineAt = this.deadlineAt;
-    if (deadlineAt !== undefined && this.started - this.receivedAt >= 1) {
-      setField(this.fields, 'grpc-timeout', `${Math.max(1, Math.ceil(deadlineAt - this.started))}m`);
+    if (deadlineAt !== undefined && attempt.startedAt - this.receivedAt >= 1) {
+      setField(fields, 'grpc-timeout', `${Math.max(1, Math.ceil(deadlineAt - attempt.startedAt))}m`);
     }
-    const up = upstream.request(this.fields, this);
-    if (up === null) {
-      // The connection went away between the pick and now: nothing reached the backend.
-      this.upstreamFailed(Status.UNAVAILABLE, `backend ${upstream.address} connection unusable: ${upstream.lastError || 'it takes no new stream'}`, true);
+    const state: CallState = { t: 'attempting', attempt };
+    this.setState(state);
+    if (!attempt.open(fields)) {
+      // Nothing reached the backend.
+      this.attemptFailed(attempt, Status.UNAVAILABLE, `backend ${upstream.address} connection unusable: ${upstream.lastError || 'it takes no new stream'}`, true);
       return;
     }
-    this.up = up;
-    this.attemptSent = 0;
+    // The engine may refuse the stream as it opens it (stream ids exhausted): the attempt is over already.
+    if (this.state !== state) return;
+    const ended = this.down.remoteEnded;
     const pending = this.attempts === 1 ? this.held : this.replay;
     this.held = null;
     if (pending !== null && pending.length > 0) {
-      for (let i = 0; i < pending.length; i++) up.sendData(pending[i]!, this.downstreamEnded && i === pending.length - 1);
-    } else if (this.downstreamEnded) {
-      up.sendData(EMPTY, true);
+      for (let i = 0; i < pending.length; i++) attempt.send(pending[i]!, ended && i === pending.length - 1);
+    } else if (ended) {
+      attempt.send(EMPTY, true);
     }
   }
 
-  /** PendingCall: no backend will take the call. */
+  /** No backend will take the call: the reason becomes the UNAVAILABLE message. */
   fail(reason: string): void {
-    this.stats.proxyErrors++;
-    this.respondError(Status.UNAVAILABLE, reason);
+    if (this.state.t === 'done') return;
+    this.counters.proxyErrors++;
+    this.respondError(Status.UNAVAILABLE, reason, null);
   }
 
-  // --- StreamHandler, for both streams ---
+  // --- StreamHandler of the client's stream ---
 
-  onHeaders(stream: H2Stream, fields: string[], endStream: boolean): void {
-    if (stream === this.down) {
-      // Request trailers (gRPC sends none, HTTP/2 allows them): pass them on, or just end.
-      this.downstreamEnded = true;
-      const up = this.up;
-      if (up !== null) up.sendTrailers(fields);
+  onHeaders(_stream: H2Stream, fields: string[]): void {
+    // Request trailers (gRPC sends none, HTTP/2 allows them): pass them on; the engine marked the request ended.
+    const state = this.state;
+    if (state.t === 'attempting' || state.t === 'responding') state.attempt.sendTrailers(fields);
+  }
+
+  onData(_stream: H2Stream, data: Buffer, endStream: boolean): void {
+    this.reqReceived += data.length;
+    const state = this.state;
+    if (state.t === 'done') {
+      // The call already ended: drop what the client still sends, keep its connection window open.
+      this.creditRequest(this.reqReceived);
       return;
     }
-    if (stream !== this.up || this.finished) return;
-    const down = this.down;
-    if (!this.responded) {
-      this.responded = true;
-      this.respUp = stream;
-      this.replay = null;
+    const replay = this.replay;
+    if (replay !== null && data.length > 0) {
+      this.replayBytes += data.length;
+      // Past the limit no retry will be made; but a retry already waiting for a backend must
+      // resend the whole request (what arrives meanwhile is bounded by the client's window).
+      if (this.replayBytes <= REPLAY_LIMIT_BYTES || (state.t === 'waiting' && this.attempts > 0)) replay.push(data);
+      else this.replay = null;
+    }
+    if (state.t !== 'waiting') state.attempt.send(data, endStream);
+    else if (this.attempts === 0 && data.length > 0) (this.held ??= []).push(data);
+  }
+
+  onSent(_stream: H2Stream, bytes: number): void {
+    // Response bytes reached the client's connection: the backend may send as many more.
+    const state = this.state;
+    if (state.t === 'responding' || state.t === 'done') state.attempt?.responseWritten(bytes);
+  }
+
+  onReset(_stream: H2Stream, _code: number, _kind: ResetKind): void {
+    // The client reset the stream or its connection went away: "CANCEL (0x8): Used by the
+    // endpoint to indicate that the stream is no longer needed" - RFC 9113 §7: the backend's
+    // work is cancelled too.
+    clearTimeout(this.timer);
+    const state = this.state;
+    const attempt = state.t === 'waiting' ? null : state.attempt;
+    if (attempt !== null) {
+      attempt.cancel();
+      // Response bytes that will never reach the client: the backend's connection gets them back.
+      attempt.creditAllResponse();
+      // We cancelled it for the client: no latency signal, not the backend's fault.
+      if (state.t !== 'done') attempt.release(undefined);
+    }
+    this.setState({ t: 'done', attempt });
+  }
+
+  // --- AttemptOwner: what the current attempt's backend does ---
+
+  responseHeaders(attempt: UpstreamAttempt, fields: string[], endStream: boolean): void {
+    const state = this.state;
+    if (state.t === 'attempting' && state.attempt === attempt) {
+      this.setState({ t: 'responding', attempt });
       // Trailers-Only when END_STREAM: the status is in these headers.
-      down.sendHeaders(fields, endStream);
-      if (endStream) this.completed(Number(fieldValue(fields, 'grpc-status')));
-      return;
+      this.down.sendHeaders(fields, endStream);
+      if (endStream) this.completed(attempt, Number(fieldValue(fields, 'grpc-status')));
+    } else if (state.t === 'responding' && state.attempt === attempt) {
+      this.down.sendTrailers(fields);
+      this.completed(attempt, Number(fieldValue(fields, 'grpc-status')));
     }
-    down.sendTrailers(fields);
-    this.completed(Number(fieldValue(fields, 'grpc-status')));
   }
 
-  onData(stream: H2Stream, data: Buffer, endStream: boolean): void {
-    if (stream === this.down) {
-      if (endStream) this.downstreamEnded = true;
-      this.reqReceived += data.length;
-      if (this.finished) {
-        // The call already ended: drop what the client still sends, keep its connection window open.
-        this.creditRequest(this.reqReceived);
-        return;
+  responseData(attempt: UpstreamAttempt, data: Buffer, endStream: boolean): void {
+    const state = this.state;
+    if (state.t === 'responding' && state.attempt === attempt) {
+      // Counted before it is sent: the client's stream may write it, and grant it back, at once.
+      attempt.responseForwarded(data.length);
+      if (data.length > 0) this.down.sendData(data, false);
+      if (endStream) {
+        this.down.sendTrailers(statusTrailers(Status.INTERNAL, 'backend ended the response without trailers'));
+        this.completed(attempt, Status.INTERNAL);
       }
-      const replay = this.replay;
-      if (replay !== null && data.length > 0) {
-        this.replayBytes += data.length;
-        if (this.replayBytes > REPLAY_LIMIT_BYTES) this.replay = null;
-        else replay.push(data);
-      }
-      const up = this.up;
-      if (up !== null) up.sendData(data, endStream);
-      else if (data.length > 0) (this.held ??= []).push(data);
       return;
     }
-    if (stream !== this.up || this.finished) {
-      stream.consume(data.length);
-      return;
-    }
-    if (!this.responded) {
-      stream.consume(data.length);
+    attempt.discard(data.length);
+    if (state.t === 'attempting' && state.attempt === attempt) {
       // DATA before HEADERS is a malformed response (RFC 9113 §8.1).
-      this.upstreamFailed(Status.INTERNAL, `backend ${this.upstream?.address} sent DATA before response headers`, false);
-      return;
-    }
-    this.respReceived += data.length;
-    if (data.length > 0) this.down.sendData(data, false);
-    if (endStream) {
-      this.down.sendTrailers(statusTrailers(Status.INTERNAL, 'backend ended the response without trailers'));
-      this.completed(Status.INTERNAL);
+      this.attemptFailed(attempt, Status.INTERNAL, `backend ${attempt.upstream.address} sent DATA before response headers`, false);
     }
   }
 
-  onSent(stream: H2Stream, bytes: number): void {
-    if (stream === this.down) {
-      // Response bytes reached the client's connection: the backend may send as many more.
-      this.creditResponse(this.respCredited + bytes);
+  requestWritten(attempt: UpstreamAttempt): void {
+    // Request bytes reached the backend's connection: the client may send as many more; a retry
+    // resends bytes granted already.
+    const state = this.state;
+    if (state.t !== 'waiting' && state.attempt === attempt) this.creditRequest(attempt.sent);
+  }
+
+  /** The attempt failed without a gRPC status from the backend: send the call elsewhere, or end it. */
+  attemptFailed(attempt: UpstreamAttempt, status: number, message: string, unprocessed: boolean): void {
+    const state = this.state;
+    if ((state.t !== 'attempting' && state.t !== 'responding') || state.attempt !== attempt) return;
+    attempt.fail(status);
+    if (unprocessed && state.t === 'attempting' && this.replay !== null && this.attempts < this.maxAttempts) {
+      this.counters.retries++;
+      this.setState(WAITING);
+      this.cluster.acquire(this);
       return;
     }
-    if (stream !== this.up) return;
-    // Request bytes reached the backend's connection; a retry resends bytes granted already.
-    this.attemptSent += bytes;
-    this.creditRequest(this.attemptSent);
+    this.counters.proxyErrors++;
+    this.respondError(status, message, attempt);
+  }
+
+  // --- endings ---
+
+  /** The backend ended the call with `status`. */
+  private completed(attempt: UpstreamAttempt, status: number): void {
+    attempt.release(status);
+    attempt.responseEnded();
+    this.setState({ t: 'done', attempt });
+  }
+
+  /**
+   * "grpc-timeout ... If the deadline is exceeded the server ... [ends the call with]
+   * DEADLINE_EXCEEDED" (PROTOCOL-HTTP2.md): the proxy does it itself rather than trust every
+   * backend to, cancelling the backend's stream.
+   */
+  private readonly onDeadline = (): void => {
+    const state = this.state;
+    if (state.t === 'done') return;
+    clearTimeout(this.timer); // a call still waiting for a backend leaves the queue
+    let attempt: UpstreamAttempt | null = null;
+    if (state.t !== 'waiting') {
+      attempt = state.attempt;
+      attempt.cancel();
+      attempt.release(Status.DEADLINE_EXCEEDED);
+    }
+    this.respondError(Status.DEADLINE_EXCEEDED, 'grpc-ha proxy: deadline exceeded', attempt);
+  };
+
+  /** Ends the call with `status`: Trailers-Only if nothing was sent to the client yet, else in trailers. */
+  private respondError(status: number, message: string, attempt: UpstreamAttempt | null): void {
+    this.setState({ t: 'done', attempt });
+    const down = this.down;
+    if (down.closed) return;
+    if (!down.headersSent) down.sendHeaders(trailersOnly(status, message), true);
+    else down.sendTrailers(statusTrailers(status, message));
   }
 
   /** Grants the client its request bytes up to `total` (never more than it sent). */
@@ -219,132 +310,9 @@ export class ProxiedCall implements PendingCall, StreamHandler {
     this.down.consume(target - this.reqCredited);
     this.reqCredited = target;
   }
-
-  /** Grants the backend its response bytes up to `total`. */
-  private creditResponse(total: number): void {
-    const up = this.respUp;
-    const target = Math.min(total, this.respReceived);
-    if (up === null || target <= this.respCredited) return;
-    up.consume(target - this.respCredited);
-    this.respCredited = target;
-  }
-
-  onReset(stream: H2Stream, code: number, kind: ResetKind): void {
-    if (stream === this.down) {
-      // The client reset the stream or its connection went away: "CANCEL (0x8): Used by the
-      // endpoint to indicate that the stream is no longer needed" - RFC 9113 §7: the backend's
-      // work is cancelled too.
-      this.cancelled = true;
-      clearTimeout(this.timer);
-      clearTimeout(this.deadlineTimer);
-      this.up?.reset(ErrorCode.CANCEL);
-      // Response bytes that will never reach the client: the backend's connection gets them back.
-      this.creditResponse(this.respReceived);
-      // We cancelled it for the client: no latency signal, not the backend's fault.
-      this.release(undefined, undefined);
-      this.finish();
-      return;
-    }
-    if (stream !== this.up || this.finished) return;
-    const upstream = this.upstream!;
-    if (kind === 'connection') {
-      // Retried (idempotent methods only) when no request byte had reached the backend's
-      // connection yet and no response came: the backend cannot have processed a message it never got.
-      const nothingSent = this.attemptSent === 0 && !this.responded;
-      this.upstreamFailed(Status.UNAVAILABLE, `connection to backend ${upstream.address} lost: ${stream.connection.lastError || 'closed'}`, nothingSent);
-    } else if (kind === 'local') {
-      this.upstreamFailed(Status.INTERNAL, `backend ${upstream.address} broke HTTP/2 on the stream (${rstCodeName(code)})`, false);
-    } else {
-      // "REFUSED_STREAM ... indicates that the stream is closed prior to any processing having
-      // occurred" (RFC 9113 §8.7), as are streams above a GOAWAY's last-stream-id: safe to retry.
-      this.upstreamFailed(statusForUpstreamReset(code), `backend ${upstream.address} reset the stream with ${rstCodeName(code)}`, code === ErrorCode.REFUSED_STREAM);
-    }
-  }
-
-  // --- endings ---
-
-  /** The backend ended the call with `status`. */
-  private completed(status: number): void {
-    this.release(performance.now() - this.started, status);
-    // A backend that answered before the request ended needs no more of it.
-    const up = this.up;
-    if (up !== null && !up.closed && !up.localEnded) up.reset(ErrorCode.CANCEL);
-    this.finish();
-  }
-
-  /**
-   * "grpc-timeout ... If the deadline is exceeded the server ... [ends the call with]
-   * DEADLINE_EXCEEDED" (PROTOCOL-HTTP2.md): the proxy does it itself rather than trust every
-   * backend to, cancelling the backend's stream.
-   */
-  private readonly onDeadline = (): void => {
-    if (this.finished || this.cancelled) return;
-    this.cancelled = true; // a call still waiting for a backend leaves the queue
-    clearTimeout(this.timer);
-    const up = this.up;
-    this.up = null;
-    up?.reset(ErrorCode.CANCEL);
-    this.release(this.upstream === null ? undefined : performance.now() - this.started, Status.DEADLINE_EXCEEDED);
-    this.respondError(Status.DEADLINE_EXCEEDED, 'grpc-ha proxy: deadline exceeded');
-  };
-
-  /** The attempt failed without a gRPC status from the backend; retry it elsewhere or end the call. */
-  private upstreamFailed(status: number, message: string, notProcessed: boolean): void {
-    const upstream = this.upstream!;
-    upstream.errors++;
-    this.release(performance.now() - this.started, status);
-    const up = this.up;
-    this.up = null;
-    up?.reset(ErrorCode.CANCEL);
-    if (notProcessed && !this.responded && this.replay !== null && this.attempts < this.maxAttempts && !this.cancelled) {
-      this.stats.retries++;
-      this.cluster.acquire(this);
-      return;
-    }
-    this.stats.proxyErrors++;
-    this.respondError(status, message);
-  }
-
-  /** Ends the attempt on its backend; `status` is the call's final gRPC status (undefined: not the backend's doing). */
-  private release(latencyMs: number | undefined, status: number | undefined): void {
-    const upstream = this.upstream;
-    if (upstream === null) return;
-    this.upstream = null;
-    this.cluster.release(upstream, latencyMs, status);
-  }
-
-  /** Ends the downstream call with `status`: Trailers-Only if nothing was sent yet, else in trailers. */
-  private respondError(status: number, message: string): void {
-    this.finish();
-    const down = this.down;
-    if (down.closed) return;
-    if (!down.headersSent) down.sendHeaders(trailersOnly(status, message), true);
-    else down.sendTrailers(statusTrailers(status, message));
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    clearTimeout(this.deadlineTimer);
-    this.held = null;
-    this.replay = null;
-    this.stats.completed++;
-    // Request bytes the backend will not take any more are granted back to the client's connection.
-    const up = this.up;
-    if (up === null || up.closed) this.creditRequest(this.reqReceived);
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function setField(fields: string[], name: string, value: string): void {
-  for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i] === name) {
-      fields[i + 1] = value;
-      return;
-    }
-  }
-}
 
 /** "Timeout → TimeoutValue TimeoutUnit", at most 8 digits, units H M S m u n - PROTOCOL-HTTP2.md; null when malformed. */
 export function grpcTimeoutMs(value: string): number | null {

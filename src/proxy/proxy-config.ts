@@ -77,7 +77,7 @@ export interface BackendTls {
 }
 
 /** Active health checking of a cluster's backends with grpc.health.v1.Health/Check. */
-export interface HealthCheckConfig {
+export interface ActiveHealthCheckConfig {
   /** `watch`: one grpc.health.v1.Health/Watch stream; `check`: a Check call every intervalMs. */
   readonly mode: 'watch' | 'check';
   readonly intervalMs: number;
@@ -104,7 +104,7 @@ export interface ClusterConfig {
   readonly policy: PolicyConfig<unknown>;
   /** The policy as written, to tell on reload whether the cluster changed. */
   readonly policyJson: unknown;
-  readonly healthCheck: HealthCheckConfig | null;
+  readonly healthCheck: ActiveHealthCheckConfig | null;
   readonly maxConcurrentStreamsPerBackend: number;
   readonly maxPending: number;
   readonly pendingTimeoutMs: number;

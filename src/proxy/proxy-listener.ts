@@ -13,7 +13,8 @@ import { H2Connection } from './h2/connection.js';
 import { ErrorCode, MAX_WINDOW, rstStreamFrame } from './h2/frame.js';
 import type { H2Stream } from './h2/stream.js';
 import type { ListenerLimits, ListenerTls } from './proxy-config.js';
-import { fieldValue, ProxiedCall, type CallStats } from './proxied-call.js';
+import { fieldValue } from './header-fields.js';
+import { ProxiedCall, type CallCounters } from './proxied-call.js';
 import { serviceOf, type Router } from './router.js';
 
 /** Per-connection bookkeeping for the idle and first-stream timeouts. */
@@ -41,7 +42,7 @@ const UNSUPPORTED_MEDIA_TYPE = [':status', '415', 'content-type', 'text/plain'];
 /** The listening server and the connections it holds. */
 export class ProxyListener {
   /** Call counters for the admin view. */
-  readonly stats: CallStats = { started: 0, completed: 0, proxyErrors: 0, retries: 0 };
+  readonly counters: CallCounters = { started: 0, completed: 0, proxyErrors: 0, retries: 0 };
   private readonly server: TcpServer;
   private readonly connectionStates = new Map<H2Connection, ConnectionState>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -155,10 +156,10 @@ export class ProxyListener {
       const cluster = this.options.router().route(path);
       if (cluster === null) {
         stream.sendHeaders(trailersOnly(Status.UNIMPLEMENTED, `grpc-ha proxy: no route for service ${serviceOf(path)}`), true);
-        this.stats.proxyErrors++;
+        this.counters.proxyErrors++;
         return;
       }
-      new ProxiedCall(stream, fields, cluster, this.stats).start();
+      new ProxiedCall(stream, fields, cluster, this.counters).start();
     } catch (error) {
       this.options.log(`call failed in the proxy: ${(error as Error).stack ?? String(error)}`);
       stream.reset(ErrorCode.INTERNAL_ERROR);
@@ -171,7 +172,7 @@ export class ProxyListener {
    * understands a status better than an HTTP code: RESOURCE_EXHAUSTED in a Trailers-Only response.
    */
   private refuseHeaders(stream: H2Stream, size: number): void {
-    this.stats.proxyErrors++;
+    this.counters.proxyErrors++;
     const { id, connection } = stream;
     stream.sendHeaders(
       trailersOnly(Status.RESOURCE_EXHAUSTED, `grpc-ha proxy: request headers of ${size} bytes exceed maxHeaderListSize ${this.options.limits.maxHeaderListSize}`),

@@ -9,7 +9,8 @@ import type { Server } from 'node:http';
 import { Cluster } from './cluster.js';
 import { sameCluster, type ProxyConfig } from './proxy-config.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
-import type { CallStats } from './proxied-call.js';
+import type { ProxyState } from '../observe/proxy-state.js';
+import type { CallCounters } from './proxied-call.js';
 import { ProxyListener } from './proxy-listener.js';
 import { Router } from './router.js';
 import { startAdminServer } from './admin-server.js';
@@ -33,8 +34,8 @@ export interface Proxy {
    * cannot be bound.
    */
   reload(config: ProxyConfig): Promise<void>;
-  /** The admin view: clusters, backends, counters. */
-  state(): Record<string, unknown>;
+  /** The admin view: clusters, backends, counters (`GET /state` shows it as JSON). */
+  state(): ProxyState;
   /** Graceful stop: GOAWAY to clients, calls in flight get up to `graceMs` (default 10 s). */
   close(graceMs?: number): Promise<void>;
 }
@@ -55,7 +56,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
   /** Listeners replaced by a reload, still finishing their calls. */
   const draining = new Set<Promise<void>>();
   /** Call counters of listeners replaced by reloads, so /state counts every call. */
-  const pastStats: CallStats[] = [];
+  const pastCounters: CallCounters[] = [];
 
   const newListener = (c: ProxyConfig) =>
     new ProxyListener({ host: c.listen.host, port: c.listen.port, tls: c.tls, limits: c.limits, router: () => router, log });
@@ -68,9 +69,9 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     throw error;
   }
 
-  const state = (): Record<string, unknown> => {
-    const calls = { ...listener.stats };
-    for (const past of pastStats) for (const k of Object.keys(calls) as (keyof CallStats)[]) calls[k] += past[k];
+  const state = (): ProxyState => {
+    const calls = { ...listener.counters };
+    for (const past of pastCounters) for (const k of Object.keys(calls) as (keyof CallCounters)[]) calls[k] += past[k];
     return {
       listen: `${current.listen.host || '*'}:${port}`,
       connections: listener.connections,
@@ -106,7 +107,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
   };
 
   const drain = (old: ProxyListener): void => {
-    pastStats.push(old.stats);
+    pastCounters.push(old.counters);
     const closed = old.close(LISTENER_DRAIN_MS).finally(() => draining.delete(closed));
     draining.add(closed);
   };

@@ -9,10 +9,11 @@ import { Backoff } from '../core/backoff.js';
 import { EndpointLoad } from '../core/pickers/endpoint-load.js';
 import type { RandomSource } from '../core/pickers/picker.js';
 import { splitAddress } from '../core/address.js';
+import type { ProxyBackendConnectivity, ProxyBackendHealth, ProxyBackendState } from '../observe/proxy-state.js';
 import { H2Connection } from './h2/connection.js';
 import { MAX_WINDOW } from './h2/frame.js';
 import type { H2Stream, StreamHandler } from './h2/stream.js';
-import type { BackendTls, HealthCheckConfig } from './proxy-config.js';
+import type { ActiveHealthCheckConfig, BackendTls } from './proxy-config.js';
 import { HealthChecker } from './health-checker.js';
 
 /** Connection backoff (gRPC connection-backoff.md: INITIAL_BACKOFF 1 s, MULTIPLIER 1.6, JITTER 0.2; MAX lowered from 120 s to 30 s for a proxy). */
@@ -22,10 +23,10 @@ const BACKOFF = { initialMs: 1000, multiplier: 1.6, jitter: 0.2, maxMs: 30_000 }
 const UPSTREAM_MAX_HEADER_LIST_SIZE = 65_536;
 
 /** Connection state of an upstream, as grpc-js names subchannel states. */
-export type UpstreamState = 'idle' | 'connecting' | 'ready' | 'transient_failure' | 'closed';
+export type UpstreamState = ProxyBackendConnectivity;
 
 /** Health as seen by active checking; 'unknown' until the first check answers. */
-export type UpstreamHealth = 'unknown' | 'serving' | 'not_serving';
+export type UpstreamHealth = ProxyBackendHealth;
 
 /** What an upstream needs from its cluster. */
 export interface UpstreamOptions {
@@ -33,7 +34,7 @@ export interface UpstreamOptions {
   readonly connectTimeoutMs: number;
   /** Stream flow-control window to advertise, bytes. */
   readonly windowBytes: number;
-  readonly healthCheck: HealthCheckConfig | null;
+  readonly healthCheck: ActiveHealthCheckConfig | null;
   /** Randomness of the reconnect backoff's jitter; injectable for tests. Defaults to Math.random. */
   readonly random?: RandomSource;
   /** Called whenever `available` may have changed. */
@@ -50,7 +51,7 @@ export class Upstream {
   health: UpstreamHealth;
   /** Why the last connection attempt or health check failed, for UNAVAILABLE messages and the admin view. */
   lastError = '';
-  /** Calls that could not be sent to this backend (connect failures, resets before a response). */
+  /** Attempts that failed without a gRPC status from this backend (connection unusable or lost, stream reset, malformed response). */
   errors = 0;
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -194,8 +195,8 @@ export class Upstream {
     this.options.onChange(this);
   }
 
-  /** A JSON view for the admin endpoint. */
-  toJSON(): Record<string, unknown> {
+  /** Its state for the admin endpoint (outlier ejection is the cluster's to add). */
+  toJSON(): ProxyBackendState {
     return {
       address: this.address,
       weight: this.weight,
