@@ -11,7 +11,7 @@ import path from 'node:path';
 import { credentials, type Client } from '@grpc/grpc-js';
 import { createClient } from '../src/client/create-client.js';
 import { registerResolvers } from '../src/grpc/resolver.js';
-import { spawnHaBackend, type BackendProcess } from '../src/example/backend-process.js';
+import { spawnBackend, type BackendProcess } from '../src/example/backend-process.js';
 import { ECHO_SERVICE_NAME, EchoClient } from '../src/example/echo-service.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
 import { quantile, round2, runLoad } from './load.js';
@@ -26,7 +26,7 @@ export async function runFailover(ctx: BenchContext): Promise<BenchRow[]> {
   const target = `file:///${SERVICE}?dir=${encodeURIComponent(dir)}`;
   let seq = 0;
   const start = () =>
-    spawnHaBackend({ id: `b${seq++}`, latencyMs: 2, service: SERVICE, registryDir: dir, drainNoticeMs: 500, env: { GRPC_HA_LOG_LEVEL: 'warn' } });
+    spawnBackend({ id: `b${seq++}`, latencyMs: 2, service: SERVICE, registry: `file:///?dir=${encodeURIComponent(dir)}`, drainNoticeMs: 500, env: { GRPC_HA_LOG_LEVEL: 'warn' } });
   const backends: BackendProcess[] = await Promise.all([start(), start(), start()]);
   const rows: BenchRow[] = [];
   const windowMs = ctx.quick ? 2500 : 4500;

@@ -17,7 +17,7 @@ import { spawnBackendGroup } from '../src/example/backend-process.js';
 import { round2 } from './load.js';
 import type { BenchContext, BenchRow } from './types.js';
 
-const PROXY_MAIN = fileURLToPath(new URL('../src/proxy/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const PATH = '/grpcha.example.v1.Echo/Unary';
 /** Clients × streams per client: 64 calls in flight, within every proxy's per-connection stream limit. */
 const CONNECTIONS = 4;
@@ -193,7 +193,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
 async function startGrpcHa(backends: readonly string[]): Promise<RunningProxy> {
   const child = spawn(
     process.execPath,
-    [...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), PROXY_MAIN, '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace-ms', '100'],
+    [...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), CLI, 'proxy', '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace', '100ms'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,29 +1,30 @@
 /**
  * The Consul registry against a FAKE Consul agent (test/support/fake-consul.ts: no Consul can be
- * installed here): TTL-check registration and discovery on `consul://` targets with tags and
- * datacenter, a killed server dropping out of ?passing, re-registration after the agent forgot
- * the service, indexes going backwards and stuck at 0 (rate limit), an agent outage, a live
- * service config from KV, and ACL tokens.
+ * installed here): the Registry contract (test/support/registry-contract.ts: a killed server
+ * drops out of ?passing when its TTL check fails; an agent outage), and its own extras: what is
+ * stored (TTL check, Meta, Tags), tag and datacenter targets, re-registration after the agent
+ * forgot the service, indexes going backwards and stuck at 0 (rate limit), ACL tokens, Consul's
+ * gRPC health check, and Meta key rules.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
 import { ConsulRegistry } from '../src/discovery/consul-registry.js';
 import type { ServiceInstance } from '../src/discovery/instance.js';
-import { spawnRegisteredBackend } from './support/registered-backend-process.js';
-import { registerResolvers, registryChannelOptions } from '../src/grpc/resolver.js';
+import { registerResolvers } from '../src/grpc/resolver.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
-import { captureLogs, spread, unary, waitFor } from './support/discovery.js';
+import { spread, unary, waitFor } from './support/discovery.js';
 import { FakeConsul } from './support/fake-consul.js';
+import { registryContract } from './support/registry-contract.js';
 
 registerResolvers();
 
 describe('consul registry (fake agent)', { timeout: 60_000 }, () => {
   const consul = new FakeConsul({ minDeregisterAfterMs: 0 });
   let registry: ConsulRegistry;
-  const logs = captureLogs();
+  const options = () => ({ address: consul.address, check: { type: 'ttl', ttlS: 1 }, deregisterCriticalAfterS: 1, waitS: 2, minQueryIntervalMs: 50, backoff: { initialMs: 50, maxMs: 500 } }) as const;
   const servers: ExampleServer[] = [];
   const clients: EchoClient[] = [];
   const client = (target: string, options = policyChannelOptions('round_robin')) => {
@@ -39,7 +40,7 @@ describe('consul registry (fake agent)', { timeout: 60_000 }, () => {
 
   before(async () => {
     await consul.start();
-    registry = new ConsulRegistry({ address: consul.address, check: { type: 'ttl', ttlS: 1 }, deregisterCriticalAfterS: 1, waitS: 2, minQueryIntervalMs: 50, backoff: { initialMs: 50, maxMs: 500 } });
+    registry = new ConsulRegistry(options());
     for (const id of ['a', 'b', 'c']) servers.push(await startExampleServer({ id }));
   });
   after(async () => {
@@ -47,10 +48,31 @@ describe('consul registry (fake agent)', { timeout: 60_000 }, () => {
     await registry.close();
     await Promise.all(servers.map((s) => s.stop(0)));
     await consul.stop();
-    logs.restore();
   });
 
-  it('registers with a passing TTL check; clients balance by weight and filter by tag', async () => {
+  registryContract({
+    get registry() {
+      return registry;
+    },
+    create: () => new ConsulRegistry(options()),
+    sharedStorage: true,
+    target: (service) => `consul://${consul.address}/${service}`,
+    // The KV endpoint itself, past putServiceConfig's validation.
+    writeRawConfig: async (service, text) => {
+      const response = await fetch(`http://${consul.address}${registry.kvPath(service)}`, { method: 'PUT', body: text });
+      assert.equal(response.status, 200);
+    },
+    killed: {
+      get uri() {
+        return `consul://${consul.address}`;
+      },
+      ttlMs: 1000,
+      goneWithinMs: [0, 2500],
+    },
+    outage: { begin: () => consul.stop(), end: () => consul.start(), downMs: 1500, registrationsLapse: false },
+  });
+
+  it('stores a passing TTL check, Meta and Tags; a target filters by tag and datacenter', async () => {
     const [a, b] = servers as [ExampleServer, ExampleServer];
     const ra = registry.register({ service: 'echo', address: a.address, weight: 3, tags: ['primary'], zone: 'z1', labels: { team: 'x' } });
     const rb = registry.register({ service: 'echo', address: b.address, weight: 1 });
@@ -60,32 +82,16 @@ describe('consul registry (fake agent)', { timeout: 60_000 }, () => {
     assert.deepEqual(stored.Meta, { team: 'x', zone: 'z1', weight: '3' });
     assert.deepEqual(stored.Tags, ['primary']);
 
-    const echo = client(`consul://${consul.address}/echo`, policyChannelOptions('static_weighted_round_robin'));
-    const counts = await spread(echo, 400);
-    const shareA = (counts.get('a') ?? 0) / 400;
-    assert.ok(shareA > 0.7 && shareA < 0.8, `weight 3:1 gives a ${shareA}: ${JSON.stringify([...counts])}`);
-
     const tagged = client(`consul://${consul.address}/echo?tag=primary&dc=dc1`);
     assert.equal((await spread(tagged, 10)).get('a'), 10);
     await ra.close();
     await rb.close();
-    assert.equal(consul.listServices().length, 0, 'closing deregistered both');
+    assert.equal(consul.listServices().filter((s) => s.Service === 'echo').length, 0, 'closing deregistered both');
   });
 
   it('fails calls with the reason for an unknown datacenter', async () => {
     const echo = client(`consul://${consul.address}/echo?dc=mars`);
     await assert.rejects(unary(echo), /No path to datacenter/);
-  });
-
-  it('a killed server drops out of ?passing after its TTL and is reaped', async () => {
-    const backend = await spawnRegisteredBackend({ service: 'kill', registry: 'consul', consulAddr: consul.address, checkTtlS: 1, id: 'doomed' });
-    await backend.registered;
-    const { state, stop } = watchList(registry, { service: 'kill' });
-    await waitFor('the instance', () => state.instances?.length === 1);
-    await backend.stop('SIGKILL');
-    const elapsed = await waitFor('the TTL check to fail', () => state.instances?.length === 0, 5000);
-    assert.ok(elapsed < 2500, `dropped after ${elapsed.toFixed(0)} ms with a 1 s TTL`);
-    stop();
   });
 
   it('registers again when the agent forgot the service', async () => {
@@ -123,42 +129,6 @@ describe('consul registry (fake agent)', { timeout: 60_000 }, () => {
       consul.zeroIndex = false;
       await limited.close();
     }
-  });
-
-  it('keeps the last endpoints through an agent outage, logs it, and recovers', async () => {
-    const r = registry.register({ service: 'outage', address: servers[0]!.address });
-    await r.ready;
-    const echo = client(`consul://${consul.address}/outage`);
-    assert.equal((await unary(echo)).serverId, 'a');
-    await consul.stop();
-    const downUntil = Date.now() + 1500;
-    while (Date.now() < downUntil) {
-      assert.equal((await unary(echo)).serverId, 'a');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await waitFor('the outage to be logged', () => logs.has('error', /watching outage failed: .*unreachable.*keeping the last known instances/));
-    await consul.start();
-    await waitFor('the recovery to be logged', () => logs.has('error', /watching outage recovered after/), 5000);
-    // The 1 s TTL ran out during the outage; the registration passes (or re-registers) again.
-    await waitFor('the check to pass again', () => consul.checkStatus(`service:${r.instance.instanceId}`) === 'passing', 5000);
-    await waitFor('calls to reach a', async () => (await spread(echo, 1)).get('a') === 1, 5000);
-    await r.close();
-  });
-
-  it('applies a service config document from Consul KV live', async () => {
-    const [a, b] = servers as [ExampleServer, ExampleServer];
-    const ra = registry.register({ service: 'configured', address: a.address });
-    const rb = registry.register({ service: 'configured', address: b.address });
-    await Promise.all([ra.ready, rb.ready]);
-    const echo = client(`consul://${consul.address}/configured`, registryChannelOptions(registry));
-    await waitFor('both instances', async () => (await spread(echo, 1)).size === 1, 3000);
-    assert.equal((await spread(echo, 10)).size, 1, 'pick_first by default');
-    await registry.putServiceConfig('configured', { loadBalancingConfig: [{ round_robin: {} }] });
-    await waitFor('round_robin to spread calls', async () => (await spread(echo, 10)).size === 2, 5000, 0);
-    await registry.deleteServiceConfig('configured');
-    await waitFor('pick_first again', async () => (await spread(echo, 10)).size === 1, 5000, 0);
-    await ra.close();
-    await rb.close();
   });
 
   it('sends the ACL token and reports a refusal', async () => {

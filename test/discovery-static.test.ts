@@ -1,18 +1,21 @@
 /**
- * Static discovery: an address list with weights in the target, a watched JSON file with a
- * service config, an empty service failing calls fast with a clear reason, and bad targets
- * rejected at channel creation with the field named.
+ * Static discovery: the Registry contract over the in-memory registry
+ * (test/support/registry-contract.ts), and its own extras: an address list with weights in the
+ * target, a watched JSON file with a service config, an empty service failing calls fast with a
+ * clear reason, and bad targets rejected at channel creation with the field named.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
+import { StaticRegistry } from '../src/discovery/static-registry.js';
 import { registerResolvers } from '../src/grpc/resolver.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
 import { captureLogs, spread, tempDir, unary, waitFor } from './support/discovery.js';
+import { registryContract } from './support/registry-contract.js';
 
 registerResolvers();
 
@@ -32,9 +35,14 @@ describe('static discovery', { timeout: 30_000 }, () => {
   after(async () => {
     for (const c of clients) c.close();
     await Promise.all(servers.map((s) => s.stop(0)));
+    await memory.close();
     logs.restore();
     tmp.remove();
   });
+
+  // In memory: register() is seen by this process's watchers; channels read the target or a file.
+  const memory = new StaticRegistry();
+  registryContract({ registry: memory, create: () => new StaticRegistry(), sharedStorage: false });
 
   it('balances over an address list by the weights in the target', async () => {
     const [a, b] = servers as [ExampleServer, ExampleServer];

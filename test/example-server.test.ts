@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -12,6 +11,7 @@ import { service as healthService } from 'grpc-health-check';
 import { GrpcHaError } from '../src/core/errors.js';
 import { ECHO_SERVICE_NAME, EchoClient, type EchoReply } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer, type ExampleServerOptions } from '../src/example/example-server.js';
+import { CLI } from './support/run-cli.js';
 
 const TEST_TIMEOUT = { timeout: 15_000 };
 const deadline = (ms = 5_000): Partial<grpc.CallOptions> => ({ deadline: Date.now() + ms });
@@ -250,15 +250,10 @@ describe('example server: health', TEST_TIMEOUT, () => {
   });
 });
 
-describe('serve-cli', TEST_TIMEOUT, () => {
-  // Compiled tests run the compiled CLI; under tsx, run the .ts source through tsx.
-  const isTs = import.meta.url.endsWith('.ts');
-  const cli = fileURLToPath(new URL(`../src/example/serve-cli.${isTs ? 'ts' : 'js'}`, import.meta.url));
-  const nodeArgs = isTs ? ['--import', 'tsx', cli] : [cli];
-
+describe('grpc-ha serve-example', TEST_TIMEOUT, () => {
   function run(t: TestContext, args: string[]) {
-    assert.ok(existsSync(cli), `missing ${cli}`);
-    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.ok(existsSync(CLI), `missing ${CLI}`);
+    const child = spawn(process.execPath, [CLI, 'serve-example', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GRPC_HA_LOG_LEVEL: 'warn' } });
     t.after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
@@ -270,7 +265,7 @@ describe('serve-cli', TEST_TIMEOUT, () => {
   }
 
   test('prints the listening line, serves, and exits 0 on SIGTERM', async (t) => {
-    const { child, exited } = run(t, ['--port', '0', '--id', 'cli-1', '--latency-ms', '1']);
+    const { child, exited } = run(t, ['--port', '0', '--id', 'cli-1', '--latency', '1ms', '--drain-notice', '0ms']);
     const lines = createInterface({ input: child.stdout });
     const [first] = (await once(lines, 'line')) as [string];
     const listening = JSON.parse(first) as { event: string; port: number; id: string };
@@ -287,12 +282,27 @@ describe('serve-cli', TEST_TIMEOUT, () => {
     assert.deepEqual(await exited, [0, null]);
   });
 
+  test('--not-serving starts NOT_SERVING', async (t) => {
+    const { child } = run(t, ['--not-serving', '--drain-notice', '0ms']);
+    const [first] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+    const { address } = JSON.parse(first) as { address: string };
+    const health = new (grpc.makeClientConstructor(healthService as grpc.ServiceDefinition, 'Health'))(address, grpc.credentials.createInsecure());
+    t.after(() => health.close());
+    const status = await new Promise<string>((resolve, reject) =>
+      (health as unknown as Record<string, (...args: unknown[]) => void>).check({ service: ECHO_SERVICE_NAME }, new grpc.Metadata(), deadline(), (e: grpc.ServiceError | null, r: { status: string }) =>
+        e ? reject(e) : resolve(r.status),
+      ),
+    );
+    assert.equal(status, 'NOT_SERVING');
+  });
+
   test('bad arguments: one stderr line and exit 2', async (t) => {
-    for (const args of [['--port', 'abc'], ['--fail-rate', '3'], ['--bogus']]) {
+    const clashes = [['--servers', '[{"id":"a"}]', '--id', 'b'], ['--servers', '[]'], ['--service', 'echo'], ['--workers', '2', '--control']];
+    for (const args of [['--port', 'abc'], ['--fail-rate', '3'], ['--bogus'], ...clashes]) {
       const { exited, stderr } = run(t, args);
       assert.deepEqual(await exited, [2, null], stderr());
       assert.equal(stderr().trim().split('\n').length, 1, stderr());
-      assert.match(stderr(), /^serve-cli: /);
+      assert.match(stderr(), /^grpc-ha: /);
     }
   });
 });

@@ -5,7 +5,7 @@ import { GrpcHaError } from '../src/core/errors.js';
 import { policyChannelOptions, type ServiceConfigExtras } from '../src/grpc/service-config.js';
 import { parseHealthAwareConfig } from '../src/grpc/health-aware-policy.js';
 import { healthCheckServiceName } from '../src/core/health/health-config.js';
-import { register } from '../src/grpc/register-policies.js';
+import { registerPolicies } from '../src/grpc/register-policies.js';
 
 function rejects(entry: Record<string, object>, message: string, extras: ServiceConfigExtras = {}) {
   assert.throws(
@@ -66,7 +66,7 @@ describe('health config validation', () => {
     assert.equal(healthCheckServiceName(JSON.stringify({ loadBalancingConfig: [] })), null);
   });
   it('applies the documented defaults', () => {
-    register();
+    registerPolicies();
     const config = parseHealthAwareConfig({ childPolicy: [{ round_robin: {} }], outlierEjection: {} });
     const o = config.health.outlierEjection!;
     assert.equal(o.intervalMs, 10_000);

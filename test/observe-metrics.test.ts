@@ -12,7 +12,7 @@ import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { onEvent, type HaEvent } from '../src/observe/events.js';
 import { startAdminServer, type AdminServer } from '../src/observe/admin-server.js';
-import { register } from '../src/grpc/register-policies.js';
+import { registerPolicies } from '../src/grpc/register-policies.js';
 import { ECHO, unary } from './health-helpers.js';
 import { tempDir } from './support/discovery.js';
 
@@ -30,7 +30,7 @@ describe('admin server: /metrics and /api/state', () => {
   let servers: ExampleServer[] = [];
   let admin: AdminServer;
   before(async () => {
-    register();
+    registerPolicies();
     servers = await Promise.all([0, 1].map((i) => startExampleServer({ id: `m${i}` })));
     admin = await startAdminServer();
   });

@@ -1,5 +1,5 @@
 /**
- * The proxy as a process (`node dist/src/proxy/main.js`): YAML config validated at start with the
+ * The proxy as a process (`grpc-ha proxy`): YAML config validated at start with the
  * field named, the zero-config `--listen/--target` form, the admin endpoint on 127.0.0.1, reload
  * on SIGHUP without dropping a call in flight, a graceful SIGTERM, and a client in another
  * language — Debian's python3-grpcio — calling the example service through it.
@@ -18,7 +18,7 @@ import { startExampleServer, type ExampleServer } from '../src/example/example-s
 import { EchoClient } from '../src/example/echo-service.js';
 import { unary } from './support/proxy.js';
 
-const MAIN = fileURLToPath(new URL('../src/proxy/main.js', import.meta.url));
+import { CLI } from './support/run-cli.js';
 const PY_CLIENT = fileURLToPath(new URL('../../test/python/echo_client.py', import.meta.url));
 
 interface ProxyProcess {
@@ -32,7 +32,7 @@ interface ProxyProcess {
 }
 
 async function startProcess(args: string[]): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const events: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
@@ -63,7 +63,7 @@ async function startProcess(args: string[]): Promise<ProxyProcess> {
 }
 
 function runToExit(args: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(process.execPath, [CLI, 'proxy', ...args], { encoding: 'utf8', timeout: 10_000 });
   return { status: r.status, stderr: r.stderr };
 }
 

@@ -9,7 +9,7 @@ import { credentials, loadPackageDefinition, status, type GrpcObject, type Servi
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createClient } from '../src/client/create-client.js';
-import { spawnHaBackend, spawnHaCluster, type BackendProcess } from '../src/example/backend-process.js';
+import { spawnBackend, type BackendProcess } from '../src/example/backend-process.js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition, EchoClient, type EchoReply } from '../src/example/echo-service.js';
 import { createEchoService } from '../src/example/example-server.js';
 import { serve } from '../src/server/ha-server.js';
@@ -116,7 +116,7 @@ describe('server lifecycle', () => {
 
 describe('failover with real processes', () => {
   const startThree = () =>
-    Promise.all([0, 1, 2].map((i) => spawnHaBackend({ id: `p${i}`, latencyMs: 5, drainNoticeMs: 300, drainGraceMs: 5000, env: { GRPC_HA_LOG_LEVEL: 'warn' } })));
+    Promise.all([0, 1, 2].map((i) => spawnBackend({ id: `p${i}`, latencyMs: 5, drainNoticeMs: 300, drainGraceMs: 5000, env: { GRPC_HA_LOG_LEVEL: 'warn' } })));
 
   it('SIGTERM of a backend under load fails no call, and the backend exits 0', async () => {
     const backends: BackendProcess[] = await startThree();
@@ -163,9 +163,9 @@ describe('failover with real processes', () => {
   });
 });
 
-describe('cluster mode', () => {
+describe('workers mode', () => {
   it('workers share one port, and SIGTERM to the primary drains them all without a failed call', async () => {
-    const node = await spawnHaCluster(2, 'c', { GRPC_HA_LOG_LEVEL: 'warn' });
+    const node = await spawnBackend({ workers: 2, id: 'c', drainNoticeMs: 300, env: { GRPC_HA_LOG_LEVEL: 'warn' } });
     // The primary hands each TCP connection to one worker, so use several connections: channels
     // with their own subchannel pools do not share one.
     const clients = Array.from({ length: 4 }, () =>

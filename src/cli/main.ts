@@ -1,21 +1,21 @@
 #!/usr/bin/env node
 /**
- * The grpc-ha command line: `grpc-ha <command> --help` for each command. Errors are one line on
- * stderr and a non-zero exit (see exit-codes.ts), never a stack trace for a user mistake.
+ * The grpc-ha command line, the package's one executable: `grpc-ha <command> --help` for each
+ * command. Errors are one line on stderr and a non-zero exit (see exit-codes.ts), never a stack
+ * trace for a user mistake. Each command loads its modules when it runs, so that `grpc-ha proxy`
+ * does not carry the registries' clients nor `grpc-ha health` the proxy.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { POLICY_NAMES } from '../core/policies/catalogue.js';
+import { ROUND_ROBIN } from '../core/policies/round-robin.js';
 import { CliError, EXIT } from './exit-codes.js';
-import { runHealth } from './health-command.js';
 import { durationMs, intIn, numberIn } from './parse-values.js';
-import { runServeExample } from './serve-example-command.js';
-import { runRegister, runResolve } from './discovery-commands.js';
-import { runScript } from './run-script.js';
-import { PROXY_HELP, runProxyCommand, type ProxyCommandOptions } from './proxy-command.js';
 
 const program = new Command()
   .name('grpc-ha')
   .description('High availability for gRPC services on Node.js: health probes, discovery, balancing, a gRPC proxy, demo, benchmarks.')
-  .showHelpAfterError('(run with --help for usage)')
+  // One line: commander's message and where to look, e.g. "grpc-ha: option '--port <port>' argument 'x' is invalid. ... (see --help)".
+  .configureOutput({ outputError: (text, write) => write(`grpc-ha: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`) })
   .exitOverride();
 
 program
@@ -36,21 +36,66 @@ Examples:
   grpc-ha health 127.0.0.1:50051 --service grpcha.example.v1.Echo --timeout 1s --json`,
   )
   .action(async (address: string, o: { service: string; timeout: number; json?: boolean }) => {
+    const { runHealth } = await import('./health-command.js');
     process.exitCode = await runHealth(address, { service: o.service, timeoutMs: o.timeout, json: o.json ?? false });
   });
 
 program
   .command('serve-example')
-  .description('run the example Echo backend (a grpc-ha instance: health, drain on SIGTERM)')
+  .description('run the example Echo backend as a grpc-ha instance (health, drain on SIGTERM), optionally faulty, registered, on workers')
   .option('--host <host>', 'interface to bind', '127.0.0.1')
   .option('--port <port>', 'port to bind; 0 picks a free one', intIn(0, 65535), 0)
-  .option('--id <id>', 'server_id replies carry (default host:port)')
+  .option('--id <id>', 'server_id replies carry, and the instance id when registered (default host:port)')
   .option('--latency <duration>', 'added latency per reply', durationMs, 0)
-  .option('--fail-rate <rate>', 'share of calls that fail, 0..1', numberIn(0, 1), 0)
-  .option('--fail-code <code>', 'status code of failing calls', intIn(1, 16), 14)
-  .addHelpText('after', '\nExamples:\n  grpc-ha serve-example --port 50051 --latency 20ms\n  grpc-ha serve-example --fail-rate 0.1 --fail-code 14')
-  .action(async (o: { host: string; port: number; id?: string; latency: number; failRate: number; failCode: number }) => {
-    await runServeExample({ host: o.host, port: o.port, id: o.id, latencyMs: o.latency, failRate: o.failRate, failCode: o.failCode });
+  .option('--fail-rate <rate>', 'share of calls that fail, 0..1 (alone: with UNAVAILABLE)', numberIn(0, 1))
+  .option('--fail-code <code>', 'status code of failing calls (alone: every call fails)', intIn(1, 16))
+  .option('--not-serving', 'start NOT_SERVING')
+  .option('--drain-notice <duration>', 'on SIGTERM, wait this long after NOT_SERVING and deregistration before closing the listener (default 1s)', durationMs)
+  .option('--drain-grace <duration>', 'then give calls in flight this long to finish (default 10s)', durationMs)
+  .option('--registry <registry>', 'register in file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT (with --service)')
+  .option('--service <name>', 'service name to register as (with --registry)')
+  .option('--weight <n>', 'registered static weight (> 0)', numberIn(Number.MIN_VALUE, 1e9))
+  .option('--zone <zone>', 'registered failure domain')
+  .option('--registry-ttl <duration>', 'how long the registry keeps the entry of a killed backend (default 10s)', durationMs)
+  .option('--workers <n>', 'Node worker processes sharing the port', intIn(1, 256))
+  .option('--control', 'read commands on stdin: latency MS | serving true|false | fail RATE; EOF drains')
+  .option('--servers <json>', 'several servers in this process: [{"id":"a"},{"id":"b","latencyMs":20}] (goes without the single-server flags)')
+  .addHelpText(
+    'after',
+    `
+Prints {"event":"listening","address":...,"port":N,"id":...} per server once it serves, and
+{"event":"registered",...} once registered. SIGTERM/SIGINT drain (a second one forces) and exit 0.
+
+Examples:
+  grpc-ha serve-example --port 50051 --latency 20ms
+  grpc-ha serve-example --fail-rate 0.1 --fail-code 14
+  grpc-ha serve-example --registry etcd://127.0.0.1:2379 --service echo --id b1 --registry-ttl 2s
+  grpc-ha serve-example --workers 4 --port 50051`,
+  )
+  .action(async function (this: Command, o: ServeExampleFlags) {
+    const { runServeExample } = await import('./serve-example-command.js');
+    await runServeExample(
+      {
+        host: o.host,
+        port: o.port,
+        id: o.id,
+        latencyMs: o.latency,
+        failRate: o.failRate,
+        failCode: o.failCode,
+        notServing: o.notServing ?? false,
+        drainNoticeMs: o.drainNotice,
+        drainGraceMs: o.drainGrace,
+        registry: o.registry,
+        service: o.service,
+        weight: o.weight,
+        zone: o.zone,
+        registryTtlMs: o.registryTtl,
+        workers: o.workers,
+        control: o.control ?? false,
+        servers: o.servers,
+      },
+      (name) => this.getOptionValueSource(name) === 'cli',
+    );
   });
 
 program
@@ -62,6 +107,7 @@ program
   .option('--timeout <duration>', 'give up without --watch after this long', durationMs, 5000)
   .addHelpText('after', '\nExamples:\n  grpc-ha resolve file:///echo\n  grpc-ha resolve etcd://127.0.0.1:2379/greeter --watch')
   .action(async (target: string, o: { watch?: boolean; json?: boolean; timeout: number }) => {
+    const { runResolve } = await import('./discovery-commands.js');
     process.exitCode = await runResolve(target, { watch: o.watch ?? false, json: o.json ?? false, timeoutMs: o.timeout });
   });
 
@@ -82,6 +128,7 @@ program
   }, {} as Record<string, string>)
   .addHelpText('after', '\nExamples:\n  grpc-ha register greeter 127.0.0.1:50051 --registry file:\n  grpc-ha register greeter 10.0.0.7:50051 --registry etcd://127.0.0.1:2379 --weight 2 --zone a --meta lang=go')
   .action(async (service: string, address: string, o: { registry: string; weight?: number; zone?: string; version?: string; id?: string; meta: Record<string, string> }) => {
+    const { runRegister } = await import('./discovery-commands.js');
     process.exitCode = await runRegister(service, address, o);
   });
 
@@ -94,20 +141,66 @@ program
   .option('--policy <policy>', 'with --target: a policy name (round_robin, least_request, peak_ewma, ring_hash, ...) or JSON')
   .option('--admin <address>', 'with --target: admin endpoint host:port, or off (default 127.0.0.1:9901)')
   .option('--grace <duration>', 'how long calls in flight may finish after SIGTERM', durationMs, 10_000)
-  .addHelpText('after', PROXY_HELP)
-  .action(async (o: ProxyCommandOptions) => {
+  .addHelpText(
+    'after',
+    `
+One of --config or --target. With --config, SIGHUP reloads the file (clusters, routes, listener,
+TLS certificates; calls in flight finish where they are); a bad file changes nothing.
+Prints {"event":"listening","port":N,"adminPort":N} once listening; SIGTERM drains and exits 0.
+Exit codes: 0 stopped, 1 cannot start (e.g. address in use), 2 bad flags or config.
+
+Examples:
+  grpc-ha proxy --config proxy.yaml
+  grpc-ha proxy --listen :8080 --target 127.0.0.1:50051,127.0.0.1:50052
+  grpc-ha proxy --listen :8080 --target file:///echo --policy round_robin
+  grpc-ha proxy --listen 127.0.0.1:8080 --target etcd://127.0.0.1:2379/greeter --policy '{"least_request":{"choiceCount":3}}' --admin off`,
+  )
+  .action(async (o: { config?: string; listen?: string; target?: string; policy?: string; admin?: string; grace: number }) => {
+    const { runProxyCommand } = await import('./proxy-command.js');
     process.exitCode = await runProxyCommand(o);
   });
 
+const DEMO_POLICIES = [...POLICY_NAMES, ROUND_ROBIN];
+
 program
   .command('demo')
-  .description('the demo cluster (what npm start runs); see `grpc-ha demo --help`')
-  .allowUnknownOption()
-  .allowExcessArguments()
-  .helpOption(false)
-  .argument('[args...]')
-  .action(async (args: string[]) => {
-    process.exitCode = await runScript('../example/demo.js', args);
+  .description('the demo cluster, what npm start runs: backends in a registry, a balancing client, a scripted story of faults, a live dashboard')
+  .addOption(new Option('--policy <policy>', 'balancing policy').choices(DEMO_POLICIES).default('peak_ewma'))
+  .option('--backends <n>', 'backends to start', intIn(2, 16), 3)
+  .option('--duration <seconds>', 'seconds to run', intIn(1, 3600), 20)
+  .option('--slow-ms <ms>', 'latency added to the backend that gets slow', intIn(0, 10_000), 25)
+  .option('--no-faults', 'steady traffic, no story')
+  .addOption(new Option('--registry-dir <dir>', 'the embedded file registry in DIR (default: a temporary directory)').conflicts('registry'))
+  .option('--registry <registry>', 'any registry: file:///?dir=DIR, etcd://HOST:PORT, consul://HOST:PORT')
+  .option('--admin-port <port>', 'port of the dashboard and /metrics on 127.0.0.1 (any free one if taken)', intIn(0, 65535), 9901)
+  .addHelpText(
+    'after',
+    `
+Example backends (grpc-ha instances, one process each) registered in a registry, a client
+balancing over them with a grpc-ha policy, a live view every second, a scripted story (slow
+backend, NOT_SERVING, failing backend ejected, SIGKILL, replacement), and a live dashboard in
+the browser (its URL is printed at the start).
+
+Examples:
+  npm start
+  npm start -- --policy least_request --backends 4 --duration 60
+  grpc-ha demo --registry etcd://127.0.0.1:2379 --no-faults
+
+Exit codes: 0 no call failed, 1 some call failed, 2 bad arguments, 3 registry unreachable, 130 Ctrl-C.`,
+  )
+  .action(async (o: { policy: string; backends: number; duration: number; slowMs: number; faults: boolean; registryDir?: string; registry?: string; adminPort: number }) => {
+    if (o.registryDir === '') throw new CliError('demo: --registry-dir must not be empty', EXIT.USAGE);
+    const { runDemo } = await import('../example/demo.js');
+    process.exitCode = await runDemo({
+      policy: o.policy,
+      backends: o.backends,
+      durationS: o.duration,
+      slowMs: o.slowMs,
+      faults: o.faults,
+      ...(o.registryDir !== undefined && { registryDir: o.registryDir }),
+      ...(o.registry !== undefined && { registry: o.registry }),
+      adminPort: o.adminPort,
+    });
   });
 
 program
@@ -118,8 +211,30 @@ program
   .allowExcessArguments()
   .argument('[args...]', 'scenarios and flags (--json, --quick)')
   .action(async (args: string[]) => {
+    const { runScript } = await import('./run-script.js');
     process.exitCode = await runScript('../../bench/run.js', args);
   });
+
+/** serve-example's flags as commander names them. */
+interface ServeExampleFlags {
+  host: string;
+  port: number;
+  id?: string;
+  latency: number;
+  failRate?: number;
+  failCode?: number;
+  notServing?: boolean;
+  drainNotice?: number;
+  drainGrace?: number;
+  registry?: string;
+  service?: string;
+  weight?: number;
+  zone?: string;
+  registryTtl?: number;
+  workers?: number;
+  control?: boolean;
+  servers?: string;
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -1,8 +1,14 @@
 /**
- * `grpc-ha proxy`: the grpc-ha gRPC proxy (src/proxy) from the CLI — a YAML config reloaded on
- * SIGHUP, or the zero-config form with a listen address and a target, static or a registry.
+ * `grpc-ha proxy`: the grpc-ha gRPC proxy (src/proxy) as a long-running process. It loads the
+ * config (a YAML file, or the zero-config form with a listen address and a target, static or a
+ * registry), starts the proxy, prints one JSON line once listening —
+ * {"event":"listening","port":N,"adminPort":N|null} — reloads the file on SIGHUP (a bad file is
+ * logged and changes nothing) and stops gracefully on SIGTERM/SIGINT (GOAWAY, calls in flight get
+ * the grace period).
  */
-import { runProxyProcess, type ProxyConfigSource } from '../proxy/proxy-process.js';
+import { GrpcHaError } from '../core/errors.js';
+import { loadProxyConfigFile, zeroConfig, type ProxyConfig } from '../proxy/proxy-config.js';
+import { startProxy } from '../proxy/proxy.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** Flags of the proxy command, as commander parses them. */
@@ -15,19 +21,6 @@ export interface ProxyCommandOptions {
   /** Grace period for calls in flight on SIGTERM, ms. */
   readonly grace: number;
 }
-
-/** Examples shown by `grpc-ha proxy --help`. */
-export const PROXY_HELP = `
-One of --config or --target. With --config, SIGHUP reloads the file (clusters, routes, listener,
-TLS certificates; calls in flight finish where they are); a bad file changes nothing.
-Prints {"event":"listening","port":N,"adminPort":N} once listening; SIGTERM drains and exits 0.
-Exit codes: 0 stopped, 1 cannot start (e.g. address in use), 2 bad flags or config.
-
-Examples:
-  grpc-ha proxy --config proxy.yaml
-  grpc-ha proxy --listen :8080 --target 127.0.0.1:50051,127.0.0.1:50052
-  grpc-ha proxy --listen :8080 --target file:///echo --policy round_robin
-  grpc-ha proxy --listen 127.0.0.1:8080 --target etcd://127.0.0.1:2379/greeter --policy '{"least_request":{"choiceCount":3}}' --admin off`;
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runProxyCommand(o: ProxyCommandOptions): Promise<number> {
@@ -42,4 +35,87 @@ export async function runProxyCommand(o: ProxyCommandOptions): Promise<number> {
     throw new CliError('proxy: --config <file> or --target <target> is required', EXIT.USAGE);
   }
   return runProxyProcess(source, o.grace);
+}
+
+/** Where the config comes from: a file, or the zero-config flags. */
+type ProxyConfigSource =
+  | { readonly configPath: string }
+  | { readonly listen?: string; readonly target: string; readonly policy?: string; readonly admin?: string };
+
+/** Builds the config from `source`; throws GrpcHaError(INVALID_CONFIG) naming the field or flag. */
+function loadProxyConfig(source: ProxyConfigSource): ProxyConfig {
+  if ('configPath' in source) return loadProxyConfigFile(source.configPath);
+  let policy: unknown = source.policy;
+  if (typeof policy === 'string' && policy.trim().startsWith('{')) {
+    try {
+      policy = JSON.parse(policy);
+    } catch (error) {
+      throw new GrpcHaError('INVALID_CONFIG', `--policy is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return zeroConfig(source.listen ?? ':8080', source.target, policy, source.admin);
+  } catch (error) {
+    // The user typed flags, not a file: name the flag.
+    const e = GrpcHaError.from(error, 'INVALID_CONFIG');
+    const message = e.message
+      .replace(/^proxy config: /, '')
+      .replace(/^clusters\.default\.target/, '--target')
+      .replace(/^clusters\.default\.policy/, '--policy')
+      .replace(/^admin\.listen/, '--admin')
+      .replace(/^listen/, '--listen');
+    throw new GrpcHaError(e.code, message, { cause: error });
+  }
+}
+
+/**
+ * Runs the proxy until SIGTERM/SIGINT; resolves with the exit code: 0 after a graceful stop, 1
+ * when it cannot start (e.g. port in use), 2 for bad flags or config. Errors go to stderr as one
+ * line prefixed "grpc-ha proxy".
+ */
+async function runProxyProcess(source: ProxyConfigSource, graceMs: number): Promise<number> {
+  const prefix = 'grpc-ha proxy';
+  let config: ProxyConfig;
+  try {
+    config = loadProxyConfig(source);
+  } catch (error) {
+    console.error(`${prefix}: ${(error as Error).message}`);
+    return EXIT.USAGE;
+  }
+  let proxy;
+  try {
+    proxy = await startProxy(config, { log: (m) => console.error(`${prefix}: ${m}`) });
+  } catch (error) {
+    console.error(`${prefix}: cannot start: ${(error as Error).message}`);
+    return EXIT.FAILURE;
+  }
+  console.log(JSON.stringify({ event: 'listening', port: proxy.port, adminPort: proxy.adminPort }));
+
+  // One reload at a time, in signal order: a SIGHUP during a reload runs after it.
+  let reloading = Promise.resolve();
+  const onHup = () => {
+    reloading = reloading.then(async () => {
+      if (!('configPath' in source)) {
+        console.error(`${prefix}: SIGHUP ignored: no --config file to reload`);
+        return;
+      }
+      try {
+        await proxy.reload(loadProxyConfigFile(source.configPath));
+        console.log(JSON.stringify({ event: 'reloaded', port: proxy.port, adminPort: proxy.adminPort }));
+      } catch (error) {
+        const message = error instanceof GrpcHaError ? error.message : String(error);
+        console.error(`${prefix}: reload rejected, keeping the running config: ${message}`);
+        console.log(JSON.stringify({ event: 'reload-failed', error: message }));
+      }
+    });
+  };
+  process.on('SIGHUP', onHup);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  process.off('SIGHUP', onHup);
+  await reloading;
+  await proxy.close(graceMs);
+  return EXIT.OK;
 }

@@ -20,7 +20,7 @@ import { integer, parseConfig } from '../core/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { DEFAULT_BACKOFF, registryBackoff, type BackoffOptions } from './backoff.js';
 import { formatAddress, parseAddress } from '../core/address.js';
-import { checkInstance, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
+import { checkInstance, parseRegistration, type ServiceInstanceInput, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';
@@ -161,7 +161,7 @@ export class ConsulRegistry implements Registry {
   }
 
   /** Registers with the local agent, with a TTL or gRPC check and DeregisterCriticalServiceAfter. */
-  register(input: InstanceRegistration, options?: RegisterOptions): Registration {
+  register(input: ServiceInstanceInput, options?: RegisterOptions): Registration {
     const instance = parseRegistration('consul registry: register', input);
     for (const key of Object.keys(instance.labels ?? {})) {
       if (!META_KEY.test(key) || RESERVED_META.has(key) || key.startsWith('consul-')) {

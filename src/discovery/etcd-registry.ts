@@ -22,7 +22,7 @@ import type { Backoff } from '../core/backoff.js';
 import { DEFAULT_BACKOFF, registryBackoff, type BackoffOptions } from './backoff.js';
 import { decodeEndpoint, encodeEndpoint, endpointKey, endpointPrefix } from './etcd-naming.js';
 import { parseAddress } from '../core/address.js';
-import { parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
+import { parseRegistration, type ServiceInstanceInput, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';
@@ -137,7 +137,7 @@ export class EtcdRegistry implements Registry {
   }
 
   /** Registers an instance under a kept-alive lease. */
-  register(input: InstanceRegistration, options?: RegisterOptions): Registration {
+  register(input: ServiceInstanceInput, options?: RegisterOptions): Registration {
     const instance = parseRegistration('etcd registry: register', input);
     const key = endpointKey(instance);
     const value = encodeEndpoint(instance);

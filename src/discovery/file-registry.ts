@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { integer, parseConfig } from '../core/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { BackoffOptions } from './backoff.js';
-import { checkInstance, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
+import { checkInstance, parseRegistration, type ServiceInstanceInput, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';
@@ -120,7 +120,7 @@ export class FileRegistry implements Registry {
   }
 
   /** Registers an instance by writing its entry file and rewriting it every refreshIntervalMs. */
-  register(input: InstanceRegistration, options?: RegisterOptions): Registration {
+  register(input: ServiceInstanceInput, options?: RegisterOptions): Registration {
     const instance = parseRegistration('file registry: register', input);
     const file = this.entryPath(instance.service, instance.instanceId);
     const registration = new KeptRegistration(

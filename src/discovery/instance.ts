@@ -31,7 +31,7 @@ export interface ServiceInstance {
 }
 
 /** What a server passes to `Registry.register`: an instance whose id may be left out. */
-export type InstanceRegistration = Omit<ServiceInstance, 'instanceId'> & { readonly instanceId?: string };
+export type ServiceInstanceInput = Omit<ServiceInstance, 'instanceId'> & { readonly instanceId?: string };
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;

@@ -4,17 +4,17 @@ import { registrar } from './registrar.js';
 import { StaticRegistry } from './static-registry.js';
 import type { ServiceInstance } from './instance.js';
 
-describe('registrar (the register hook of serve() and cluster mode)', () => {
+describe('registrar (the register hook of serve() and runWorkers())', () => {
   it('registers the bound address with the metadata and deregisters on demand', async () => {
     const registry = new StaticRegistry();
     let seen: readonly ServiceInstance[] = [];
     const stop = registry.watch({ service: 'greeter' }, { instances: (i) => (seen = i), config: () => undefined, error: () => undefined });
     const hook = registrar(registry, { service: 'greeter', weight: 2, zone: 'a' });
-    const handle = await hook({ address: '127.0.0.1:50051' });
-    assert.equal(handle.registration.state.t, 'registered');
+    const registration = await hook({ address: '127.0.0.1:50051' });
+    assert.equal(registration.state.t, 'registered');
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(seen.map((i) => [i.address, i.weight, i.zone]), [['127.0.0.1:50051', 2, 'a']]);
-    await handle.deregister();
+    await registration.close();
     await new Promise((r) => setImmediate(r));
     assert.equal(seen.length, 0);
     stop();

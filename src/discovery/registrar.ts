@@ -1,19 +1,11 @@
 /**
  * The bridge from server lifecycles to registries: `registrar(registry, { service, ... })` is the
- * `register` hook of `serve()` and of cluster mode (src/server/): called once the server is bound
- * and serving, it registers that address with the given metadata, and its `deregister()` closes
- * the registration (the hooks call it first on SIGTERM, before draining).
+ * `register` hook of `serve()` and of `runWorkers()` (src/server/): called once the server is
+ * bound and serving, it registers that address with the given metadata and resolves with the
+ * registration, which the lifecycle closes first on SIGTERM, before draining.
  */
-import { parseRegistration, type InstanceRegistration } from './instance.js';
+import { parseRegistration, type ServiceInstanceInput } from './instance.js';
 import type { Registration, Registry } from './registry.js';
-
-/** What the hook resolves with: the lifecycle's view of a registration. */
-export interface HookRegistration {
-  /** Deregisters; resolves once the registry has it gone (or gave up, logged). */
-  deregister(): Promise<void>;
-  /** The underlying kept registration, for its state. */
-  readonly registration: Registration;
-}
 
 /** Options of {@link registrar}. */
 export interface RegistrarOptions {
@@ -27,9 +19,9 @@ export interface RegistrarOptions {
  */
 export function registrar(
   registry: Registry,
-  instance: Omit<InstanceRegistration, 'address'>,
+  instance: Omit<ServiceInstanceInput, 'address'>,
   options: RegistrarOptions = {},
-): (bound: { readonly address: string }) => Promise<HookRegistration> {
+): (bound: { readonly address: string }) => Promise<Registration> {
   parseRegistration('registrar', { ...instance, address: '127.0.0.1:1' });
   const readyTimeoutMs = options.readyTimeoutMs ?? 5000;
   return async ({ address }) => {
@@ -38,6 +30,6 @@ export function registrar(
     // A registry that is down must not hold the server's startup: the registration keeps trying.
     await Promise.race([registration.ready, new Promise((resolve) => (timer = setTimeout(resolve, readyTimeoutMs)))]);
     clearTimeout(timer);
-    return { registration, deregister: () => registration.close() };
+    return registration;
   };
 }

@@ -4,7 +4,7 @@
  * service's instances and its central service config document.
  */
 import type { GrpcHaError } from '../core/errors.js';
-import type { InstanceRegistration, ServiceInstance } from './instance.js';
+import type { ServiceInstanceInput, ServiceInstance } from './instance.js';
 
 /** What a resolver asks a registry for. */
 export interface ServiceQuery {
@@ -67,7 +67,7 @@ export interface Registry {
    * refreshed before its TTL runs out, written again after the registry was unreachable or the
    * entry expired. Throws GrpcHaError(INVALID_CONFIG) naming the field when the instance is invalid.
    */
-  register(instance: InstanceRegistration, options?: RegisterOptions): Registration;
+  register(instance: ServiceInstanceInput, options?: RegisterOptions): Registration;
   /** Watches a service; the handler hears the first answer and every change. */
   watch(query: ServiceQuery, handler: WatchHandler): Unsubscribe;
   /** Asks watches of `query` to check again now (a hint; resolvers rate-limit it). */

@@ -14,7 +14,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { parseAddress } from '../core/address.js';
-import { checkInstance, parseRegistration, type InstanceRegistration, type ServiceInstance } from './instance.js';
+import { checkInstance, parseRegistration, type ServiceInstanceInput, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
 import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';
@@ -24,7 +24,7 @@ import { WatchHub, type WatchSource } from './watch-hub.js';
 /** Options of {@link StaticRegistry}. */
 export interface StaticRegistryOptions {
   /** Fixed instances per service name. */
-  readonly services?: Readonly<Record<string, readonly InstanceRegistration[]>>;
+  readonly services?: Readonly<Record<string, readonly ServiceInstanceInput[]>>;
   /** A JSON file of services (see the module doc), re-read when it changes. */
   readonly file?: string;
   /** Largest time between two checks of the file, ms. Defaults to 250. */
@@ -74,6 +74,7 @@ export class StaticRegistry implements Registry {
   private readonly memory = new Map<string, Map<string, ServiceInstance>>();
   private readonly configs = new Map<string, string>();
   private readonly watchers = new Map<string, Set<() => void>>();
+  private readonly registrations = new Set<KeptRegistration>();
   private readonly hub: WatchHub;
   private readonly logger: DiscoveryLogger;
   private readonly file: string | undefined;
@@ -96,13 +97,19 @@ export class StaticRegistry implements Registry {
   }
 
   /** Adds an instance in memory until the registration is closed. */
-  register(input: InstanceRegistration, options?: RegisterOptions): Registration {
+  register(input: ServiceInstanceInput, options?: RegisterOptions): Registration {
     const instance = parseRegistration('static registry: register', input);
     const registration = new KeptRegistration(
       instance,
       { refreshIntervalMs: 2 ** 30, logger: this.logger, where: this.description },
-      options,
+      {
+        onStateChange: (state) => {
+          if (state.t === 'closed') this.registrations.delete(registration);
+          options?.onStateChange?.(state);
+        },
+      },
     );
+    this.registrations.add(registration);
     return registration.start({
       put: async () => {
         let map = this.memory.get(instance.service);
@@ -141,9 +148,10 @@ export class StaticRegistry implements Registry {
     if (this.configs.delete(service)) this.changed(service);
   }
 
-  /** Stops every watch. */
+  /** Deregisters every registration made here and stops every watch. */
   async close(): Promise<void> {
     this.hub.closeAll();
+    await Promise.all([...this.registrations].map((r) => r.close()));
   }
 
   /** Keeps channel-option logging small. */

@@ -29,6 +29,16 @@ export const DISCOVERY_SCHEMES = ['file', 'etcd', 'consul', 'static'] as const;
 /** One of {@link DISCOVERY_SCHEMES}. */
 export type DiscoveryScheme = (typeof DISCOVERY_SCHEMES)[number];
 
+/** Settings of a registry created from a target that mean the same for every kind of registry. */
+export interface RegistrySettings {
+  /**
+   * How long an instance stays listed after its server stopped refreshing it (killed, cut off),
+   * ms: the file registry's `ttlMs`, the etcd lease TTL and the Consul TTL check, the last two
+   * rounded up to whole seconds. Defaults to each registry's own (10 s); static lists ignore it.
+   */
+  readonly entryTtlMs?: number;
+}
+
 /** A parsed discovery target. */
 export interface DiscoveryTarget {
   /** Its scheme. */
@@ -38,7 +48,7 @@ export interface DiscoveryTarget {
   /** Targets with equal keys share one registry client in a process. */
   readonly registryKey: string;
   /** Creates the registry client the target names (when no registry is passed in the channel options). */
-  createRegistry(): Registry;
+  createRegistry(settings?: RegistrySettings): Registry;
   /** The target as given, for messages. */
   readonly text: string;
 }
@@ -114,7 +124,7 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
         text,
         query: withTags({ service }),
         registryKey: `file|${dir}`,
-        createRegistry: () => new FileRegistry({ dir }),
+        createRegistry: (settings) => new FileRegistry({ dir, ...(settings?.entryTtlMs !== undefined && { ttlMs: settings.entryTtlMs }) }),
       };
     }
     case 'etcd': {
@@ -125,7 +135,7 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
         text,
         query: withTags({ service }),
         registryKey: `etcd|${endpoints.join(',')}`,
-        createRegistry: () => new EtcdRegistry({ endpoints }),
+        createRegistry: (settings) => new EtcdRegistry({ endpoints, ...(settings?.entryTtlMs !== undefined && { leaseTtlS: Math.ceil(settings.entryTtlMs / 1000) }) }),
       };
     }
     case 'consul': {
@@ -140,7 +150,8 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
         text,
         query: withTags(dc === null ? { service } : { service, datacenter: dc }),
         registryKey: `consul|${agent}`,
-        createRegistry: () => new ConsulRegistry({ address: agent! }),
+        createRegistry: (settings) =>
+          new ConsulRegistry({ address: agent!, ...(settings?.entryTtlMs !== undefined && { check: { type: 'ttl', ttlS: Math.ceil(settings.entryTtlMs / 1000) } }) }),
       };
     }
     case 'static': {

@@ -1,24 +1,49 @@
 /**
- * Runs the example server as a separate process (serve-cli), for tests, benchmarks and the demo
- * that need real processes: killed with real signals, isolated from the client's event loop.
+ * Runs the example backend (`grpc-ha serve-example`, a grpc-ha instance) as a separate process,
+ * for tests, benchmarks and the demo that need real processes: killed with real signals,
+ * registered in a real registry, isolated from the client's event loop. The one spawner of the
+ * tree: every option maps to a serve-example flag.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** Options of a backend process; each maps to a serve-cli flag. */
+/** Options of a backend process. */
 export interface BackendProcessOptions {
-  /** server_id the backend reports. Defaults to "127.0.0.1:PORT". */
+  /** server_id the backend reports (and its instance id in a registry). Defaults to "127.0.0.1:PORT". */
   readonly id?: string;
-  /** Added latency per call, ms. Defaults to 0. */
+  /** Port to bind; 0 picks a free one. Defaults to 0. */
+  readonly port?: number;
+  /** Added latency per reply, ms. Defaults to 0. */
   readonly latencyMs?: number;
-  /** Status code failing calls end with. */
+  /** Status code failing calls end with. Defaults to UNAVAILABLE when `failRate` is given. */
   readonly failCode?: number;
   /** Share of calls that fail, 0..1. Defaults to 0 (1 when failCode is given alone). */
   readonly failRate?: number;
-  /** Port to bind; 0 picks a free one. Defaults to 0. */
-  readonly port?: number;
-  /** How long to wait for the listening line. Defaults to 10 s. */
+  /** Starts NOT_SERVING when false. Defaults to true. */
+  readonly serving?: boolean;
+  /**
+   * Wait between NOT_SERVING + deregistration and closing the listener on SIGTERM, ms. Defaults
+   * to 0 here, so that tests and benchmarks stop backends fast (serve() itself defaults to 1000).
+   */
+  readonly drainNoticeMs?: number;
+  /** How long calls in flight may finish on SIGTERM, ms. Defaults to serve()'s 10 000. */
+  readonly drainGraceMs?: number;
+  /** Register as this service in `registry`. */
+  readonly service?: string;
+  /** A registry as `grpc-ha register --registry` takes it: `file:///?dir=DIR`, `etcd://HOST:PORT`, `consul://HOST:PORT`. */
+  readonly registry?: string;
+  /** How long the registry keeps the entry of a killed backend, ms (file TTL, etcd lease, Consul TTL check). */
+  readonly registryTtlMs?: number;
+  /** Registered weight. */
+  readonly weight?: number;
+  /** Node worker processes sharing the port (runWorkers); replies carry "<id>/<worker pid>". */
+  readonly workers?: number;
+  /** Pipe stdin for control lines (see {@link BackendProcess.send}). Defaults to false. */
+  readonly control?: boolean;
+  /** Extra environment. GRPC_HA_LOG_LEVEL defaults to "warn" (this process's value, if set, wins). */
+  readonly env?: Record<string, string>;
+  /** How long to wait for the listening line, ms. Defaults to 10 000 (20 000 with workers). */
   readonly startTimeoutMs?: number;
 }
 
@@ -32,83 +57,17 @@ export interface BackendProcess {
   readonly address: string;
   /** The child process. */
   readonly child: ChildProcess;
+  /** Resolves once it reports it is registered (with `registry`); rejects if it exits first. */
+  readonly registered: Promise<void>;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   readonly exited: Promise<number | string>;
-  /** Sends `signal` (default SIGTERM) and waits for the exit, SIGKILLing after `timeoutMs` (default 5 s). */
+  /** Sends `signal` (default SIGTERM: drain and exit 0) and waits for the exit, SIGKILLing after `timeoutMs` (default 5 s). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
-}
-
-const SERVE_CLI = fileURLToPath(new URL('./serve-cli.js', import.meta.url));
-const HA_BACKEND = fileURLToPath(new URL('./ha-backend.js', import.meta.url));
-const HA_CLUSTER = fileURLToPath(new URL('./ha-cluster.js', import.meta.url));
-
-/** Options of a grpc-ha instance process (ha-backend: serve() with health and drain). */
-export interface HaBackendOptions {
-  readonly id?: string;
-  readonly port?: number;
-  readonly latencyMs?: number;
-  readonly drainNoticeMs?: number;
-  readonly drainGraceMs?: number;
-  /** Register as this service in the file registry at `registryDir`. */
-  readonly service?: string;
-  /** Directory of the embedded file registry. */
-  readonly registryDir?: string;
-  /** Or any registry, as `grpc-ha register --registry` takes it (e.g. `etcd://127.0.0.1:2379`). */
-  readonly registry?: string;
-  /** Extra environment, e.g. GRPC_HA_LOG_LEVEL. */
-  readonly env?: Record<string, string>;
-  /** Pipe the process's stdin for control commands (see {@link HaBackendProcess.send}). Defaults to false. */
-  readonly control?: boolean;
-}
-
-/** A running grpc-ha instance process (ha-backend). */
-export interface HaBackendProcess extends BackendProcess {
   /**
-   * Sends one control line (`latency MS`, `serving true|false`); needs `control: true`, throws
-   * otherwise. Ignored once the process has exited.
+   * Sends one control line (`latency MS`, `serving true|false`, `fail RATE`); needs
+   * `control: true`, throws otherwise. Ignored once the process has exited.
    */
   send(line: string): void;
-}
-
-/** Starts the example service on `workers` processes sharing one port (ha-cluster); `id` is the cluster's. */
-export async function spawnHaCluster(workers: number, id: string, env?: Record<string, string>): Promise<BackendProcess> {
-  const { child, exited, listening, stop } = await startScript(HA_CLUSTER, ['--workers', String(workers), '--id', id], 1, 20_000, env);
-  const { port } = listening[0]!;
-  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop };
-}
-
-/** Starts the example service as a full grpc-ha instance in its own process. */
-export async function spawnHaBackend(options: HaBackendOptions = {}): Promise<HaBackendProcess> {
-  const args = ['--port', String(options.port ?? 0)];
-  if (options.id !== undefined) args.push('--id', options.id);
-  if (options.latencyMs !== undefined) args.push('--latency-ms', String(options.latencyMs));
-  if (options.drainNoticeMs !== undefined) args.push('--drain-notice-ms', String(options.drainNoticeMs));
-  if (options.drainGraceMs !== undefined) args.push('--drain-grace-ms', String(options.drainGraceMs));
-  if (options.service !== undefined) args.push('--service', options.service);
-  if (options.registryDir !== undefined) args.push('--registry-dir', options.registryDir);
-  if (options.registry !== undefined) args.push('--registry', options.registry);
-  if (options.control) args.push('--control');
-  const { child, exited, listening, stop } = await startScript(HA_BACKEND, args, 1, undefined, options.env, options.control ? 'pipe' : 'ignore');
-  const { port, id } = listening[0]!;
-  // Writing to the stdin of a process that just died raises EPIPE on the stream: not an error here.
-  child.stdin?.on('error', () => undefined);
-  const send = (line: string) => {
-    if (!child.stdin) throw new Error('send() needs a backend spawned with control: true');
-    if (child.exitCode === null && child.signalCode === null && child.stdin.writable) child.stdin.write(`${line}\n`);
-  };
-  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop, send };
-}
-
-/** Starts one example backend process and resolves once it is listening. */
-export async function spawnBackend(options: BackendProcessOptions = {}): Promise<BackendProcess> {
-  const args = ['--port', String(options.port ?? 0)];
-  if (options.id !== undefined) args.push('--id', options.id);
-  if (options.latencyMs !== undefined) args.push('--latency-ms', String(options.latencyMs));
-  if (options.failCode !== undefined) args.push('--fail-code', String(options.failCode));
-  if (options.failRate !== undefined) args.push('--fail-rate', String(options.failRate));
-  const { child, exited, listening, stop } = await startServeCli(args, 1, options.startTimeoutMs);
-  const { port, id } = listening[0]!;
-  return { id, port, address: `127.0.0.1:${port}`, child, exited, stop };
 }
 
 /** One server of a {@link BackendGroup}. */
@@ -119,7 +78,7 @@ export interface GroupServerOptions {
   readonly latencyMs?: number;
 }
 
-/** Several example servers in one process (see serve-cli --servers). */
+/** Several example servers in one process (serve-example --servers). */
 export interface BackendGroup {
   /** The servers, in the order asked for. */
   readonly servers: readonly { readonly id: string; readonly port: number; readonly address: string }[];
@@ -129,12 +88,44 @@ export interface BackendGroup {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
 }
 
+/** The compiled CLI entry point (this file is dist/src/example/; the CLI dist/src/cli/main.js). */
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/** Starts one example backend process and resolves once it is listening. */
+export async function spawnBackend(options: BackendProcessOptions = {}): Promise<BackendProcess> {
+  const args = ['--port', String(options.port ?? 0), '--drain-notice', `${options.drainNoticeMs ?? 0}ms`];
+  const add = (flag: string, value: string | number | undefined) => value !== undefined && args.push(flag, String(value));
+  add('--id', options.id);
+  add('--latency', options.latencyMs === undefined ? undefined : `${options.latencyMs}ms`);
+  add('--fail-code', options.failCode);
+  add('--fail-rate', options.failRate);
+  if (options.serving === false) args.push('--not-serving');
+  add('--drain-grace', options.drainGraceMs === undefined ? undefined : `${options.drainGraceMs}ms`);
+  add('--service', options.service);
+  add('--registry', options.registry);
+  add('--registry-ttl', options.registryTtlMs === undefined ? undefined : `${options.registryTtlMs}ms`);
+  add('--weight', options.weight);
+  add('--workers', options.workers);
+  if (options.control) args.push('--control');
+  const started = await start(args, 1, options.startTimeoutMs ?? (options.workers ? 20_000 : 10_000), options.env, options.control ? 'pipe' : 'ignore');
+  const { child, exited, listening, registered, stop } = started;
+  const { port, id } = listening[0]!;
+  // Writing to the stdin of a process that just died raises EPIPE on the stream: not an error here.
+  child.stdin?.on('error', () => undefined);
+  const send = (line: string) => {
+    if (!child.stdin) throw new Error('send() needs a backend spawned with control: true');
+    if (child.exitCode === null && child.signalCode === null && child.stdin.writable) child.stdin.write(`${line}\n`);
+  };
+  return { id, port, address: `127.0.0.1:${port}`, child, exited, registered, stop, send };
+}
+
 /**
  * Starts several example servers in one process: on a small machine a process per backend
  * competes with the client for cores and adds scheduling noise to latency measurements.
  */
-export async function spawnBackendGroup(servers: readonly GroupServerOptions[], startTimeoutMs?: number): Promise<BackendGroup> {
-  const { child, listening, stop } = await startServeCli(['--servers', JSON.stringify(servers)], servers.length, startTimeoutMs);
+export async function spawnBackendGroup(servers: readonly GroupServerOptions[], startTimeoutMs = 10_000): Promise<BackendGroup> {
+  const specs = servers.map((s) => ({ id: s.id, latencyMs: s.latencyMs ?? 0 }));
+  const { child, listening, stop } = await start(['--servers', JSON.stringify(specs), '--drain-notice', '0ms'], servers.length, startTimeoutMs);
   return {
     servers: listening.map(({ port, id }) => ({ id, port, address: `127.0.0.1:${port}` })),
     child,
@@ -142,22 +133,18 @@ export async function spawnBackendGroup(servers: readonly GroupServerOptions[], 
   };
 }
 
-function startServeCli(args: string[], expected: number, startTimeoutMs?: number) {
-  return startScript(SERVE_CLI, args, expected, startTimeoutMs);
-}
-
-async function startScript(
-  script: string,
-  args: string[],
-  expected: number,
-  startTimeoutMs = 10_000,
-  env?: Record<string, string>,
-  stdin: 'ignore' | 'pipe' = 'ignore',
-) {
-  const child = spawn(process.execPath, [script, ...args], { stdio: [stdin, 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
-  );
+async function start(args: string[], expected: number, startTimeoutMs: number, env?: Record<string, string>, stdin: 'ignore' | 'pipe' = 'ignore') {
+  const child = spawn(process.execPath, [CLI, 'serve-example', ...args], {
+    stdio: [stdin, 'pipe', 'inherit'],
+    env: { GRPC_HA_LOG_LEVEL: 'warn', ...process.env, ...env },
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  let onRegistered: () => void = () => undefined;
+  const registered = new Promise<void>((resolve, reject) => {
+    onRegistered = resolve;
+    void exited.then((code) => reject(new Error(`example backend exited (${code}) before registering`)));
+  });
+  registered.catch(() => undefined); // observed by the callers that await it
   const lines = createInterface({ input: child.stdout! });
   const listening = await new Promise<{ port: number; id: string }[]>((resolve, reject) => {
     const seen: { port: number; id: string }[] = [];
@@ -166,17 +153,19 @@ async function startScript(
       reject(new Error(`example backend did not start within ${startTimeoutMs} ms`));
     }, startTimeoutMs);
     lines.on('line', (line) => {
+      let event: { event?: string; port?: number; id?: string };
       try {
-        const event = JSON.parse(line) as { event?: string; port?: number; id?: string };
-        if (event.event === 'listening' && typeof event.port === 'number') {
-          seen.push({ port: event.port, id: event.id ?? `127.0.0.1:${event.port}` });
-          if (seen.length === expected) {
-            clearTimeout(timer);
-            resolve(seen);
-          }
-        }
+        event = JSON.parse(line) as typeof event;
       } catch {
-        // Not a JSON line: ignore, the backend may print other output.
+        return; // not a JSON line: the backend may print other output
+      }
+      if (event.event === 'registered') onRegistered();
+      if (event.event === 'listening' && typeof event.port === 'number') {
+        seen.push({ port: event.port, id: event.id ?? `127.0.0.1:${event.port}` });
+        if (seen.length === expected) {
+          clearTimeout(timer);
+          resolve(seen);
+        }
       }
     });
     void exited.then((code) => {
@@ -194,5 +183,5 @@ async function startScript(
     }
     return exited;
   };
-  return { child, exited, listening, stop };
+  return { child, exited, listening, registered, stop };
 }

@@ -3,7 +3,7 @@
  * run, each with a caption saying what should happen next, and the phases the summary reports.
  */
 import type { BackendHealth } from './demo-view.js';
-import type { HaBackendProcess } from './backend-process.js';
+import type { BackendProcess } from './backend-process.js';
 
 /** One step: at `at` × the duration, the run enters `phase`; `caption` is printed and `act` run. */
 export interface StoryStep {
@@ -20,7 +20,7 @@ export interface StoryStep {
 /** What the story acts on, provided by the demo. */
 export interface StoryCast {
   /** The backends started first, in order (at least 2). */
-  readonly backends: readonly HaBackendProcess[];
+  readonly backends: readonly BackendProcess[];
   /** Latency the slow backend gets, ms. */
   readonly slowMs: number;
   /** The policy, named in the captions. */
@@ -28,7 +28,7 @@ export interface StoryCast {
   /** Updates the health the live view shows. */
   setHealth(id: string, health: BackendHealth): void;
   /** SIGKILLs a backend. */
-  kill(backend: HaBackendProcess): Promise<void>;
+  kill(backend: BackendProcess): Promise<void>;
   /** Starts and registers a new backend; resolves with its id. */
   startReplacement(): Promise<string>;
 }

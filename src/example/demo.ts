@@ -1,21 +1,19 @@
 /**
- * `npm start`: a small cluster on this machine, on the embedded file registry (a temporary
- * directory unless --registry-dir; nothing to install or start) or on any registry named with
- * --registry (e.g. a real etcd) — example backends as grpc-ha
- * instances in their own processes — and a client that finds them through the registry, balances
- * with a grpc-ha policy and health-checks every backend. Every second it prints per backend its
+ * `grpc-ha demo` (what `npm start` runs): a small cluster on this machine, on the embedded file
+ * registry (a temporary directory unless --registry-dir; nothing to install or start) or on any
+ * registry named with --registry (e.g. a real etcd) — example backends as grpc-ha instances in
+ * their own processes — and a client that finds them through the registry, balances with a
+ * grpc-ha policy and health-checks every backend. Every second it prints per backend its
  * health, share of traffic, RPS, p50/p99 and errors, then the totals. A scripted story (see
  * demo-story.ts) makes one backend slow, one NOT_SERVING, kills one, and starts a replacement,
  * with captions; --no-faults runs steady. Stops by itself after --duration seconds, or on Ctrl-C,
- * leaving no process and no registry entry; ends with a summary per phase.
- *
- *   npm start -- --policy least_request --backends 4 --duration 30 --slow-ms 40 [--no-faults] [--registry-dir DIR | --registry etcd://127.0.0.1:2379]
+ * leaving no process and no registry entry; ends with a summary per phase. The command line is
+ * src/cli/main.ts.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { experimental, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { createClient } from '../client/create-client.js';
 import { setLogLevel } from '../observe/logger.js';
@@ -23,87 +21,34 @@ import { startAdminServer } from '../observe/admin-server.js';
 import type { Registry } from '../discovery/registry.js';
 import { registerResolvers } from '../grpc/resolver.js';
 import { parseDiscoveryTarget, serviceTargetIn } from '../discovery/target.js';
-import { POLICY_NAMES } from '../grpc/register-policies.js';
-import { spawnHaBackend, type HaBackendProcess } from './backend-process.js';
+import { spawnBackend, type BackendProcess } from './backend-process.js';
 import { FIRST_PHASE, storySteps } from './demo-story.js';
 import { LatencyHistogram, makeStyle, renderSecond, SecondStats, type BackendHealth } from './demo-view.js';
 import { ECHO_SERVICE_NAME, EchoClient } from './echo-service.js';
 
-const USAGE =
-  'usage: npm start -- [--policy peak_ewma] [--backends 3] [--duration 20] [--slow-ms 25] [--no-faults] [--registry-dir DIR | --registry REGISTRY] [--admin-port 9901]';
 const SERVICE = 'echo';
-const HELP = `${USAGE}
 
-A small highly-available cluster on this machine: example backends (grpc-ha instances, one
-process each) registered in a registry, a client balancing over them with a grpc-ha policy, a
-live view every second, a scripted story (slow backend, NOT_SERVING, failing backend ejected,
-SIGKILL, replacement), and a live dashboard in the browser (its URL is printed at the start).
+/** Exit codes of the demo. */
+export const DEMO_EXIT = { OK: 0, CALLS_FAILED: 1, USAGE: 2, REGISTRY_UNREACHABLE: 3, INTERRUPTED: 130 } as const;
 
-  --policy P          balancing policy (${[...POLICY_NAMES, 'round_robin'].join(', ')}); default peak_ewma
-  --backends N        backends to start, 2-16; default 3
-  --duration S        seconds to run; default 20
-  --slow-ms MS        latency added to the backend that gets slow; default 25
-  --no-faults         steady traffic, no story
-  --registry-dir DIR  the embedded file registry in DIR (default: a temporary directory)
-  --registry R        any registry: file:///?dir=DIR, etcd://HOST:PORT, consul://HOST:PORT
-  --admin-port P      port of the dashboard and /metrics on 127.0.0.1; default 9901 (any free one if taken)
-
-Examples:
-  npm start
-  npm start -- --policy least_request --backends 4 --duration 60
-  grpc-ha demo --registry etcd://127.0.0.1:2379 --no-faults
-
-Exit codes: 0 no call failed, 1 some call failed, 2 bad arguments, 3 registry unreachable, 130 Ctrl-C.`;
-
-interface Args {
-  policy: string;
-  backends: number;
-  durationS: number;
-  slowMs: number;
-  faults: boolean;
-  registryDir: string | undefined;
+/** Options of {@link runDemo}; the CLI validates them (ranges, policy names). */
+export interface DemoOptions {
+  /** Balancing policy: a grpc-ha policy name or round_robin. */
+  readonly policy: string;
+  /** Backends to start. */
+  readonly backends: number;
+  /** Seconds to run. */
+  readonly durationS: number;
+  /** Latency added to the backend that gets slow, ms. */
+  readonly slowMs: number;
+  /** Run the scripted story (false: steady traffic). */
+  readonly faults: boolean;
+  /** The embedded file registry in this directory; a temporary one when neither this nor `registry` is given. */
+  readonly registryDir?: string;
   /** A registry as `grpc-ha register --registry` takes it, e.g. etcd://127.0.0.1:2379. */
-  registry: string | undefined;
+  readonly registry?: string;
   /** Port of the admin server (dashboard, /metrics); 0 for any free one. */
-  adminPort: number;
-}
-
-function parse(): Args | 'help' {
-  const { values } = parseArgs({
-    options: {
-      policy: { type: 'string', default: 'peak_ewma' },
-      backends: { type: 'string', default: '3' },
-      duration: { type: 'string', default: '20' },
-      'slow-ms': { type: 'string', default: '25' },
-      'no-faults': { type: 'boolean', default: false },
-      'registry-dir': { type: 'string' },
-      registry: { type: 'string' },
-      'admin-port': { type: 'string', default: '9901' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) return 'help';
-  const policy = values.policy;
-  if (!(POLICY_NAMES as readonly string[]).includes(policy) && policy !== 'round_robin') {
-    throw new Error(`--policy must be one of ${[...POLICY_NAMES, 'round_robin'].join(', ')}, got '${policy}'`);
-  }
-  const int = (flag: string, text: string, min: number, max: number) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} must be an integer in [${min}, ${max}], got '${text}'`);
-    return n;
-  };
-  if (values['registry-dir'] === '') throw new Error('--registry-dir must not be empty');
-  if (values['registry-dir'] !== undefined && values.registry !== undefined) throw new Error('give --registry-dir or --registry, not both');
-  return {
-    policy,
-    backends: int('--backends', values.backends, 2, 16),
-    durationS: int('--duration', values.duration, 1, 3600),
-    slowMs: int('--slow-ms', values['slow-ms'], 0, 10_000),
-    faults: !values['no-faults'],
-    registryDir: values['registry-dir'],
-    registry: values.registry,
-    adminPort: int('--admin-port', values['admin-port'], 0, 65535),
-  };
+  readonly adminPort: number;
 }
 
 /**
@@ -139,19 +84,8 @@ function reachable(registry: Registry, timeoutMs: number): Promise<void> {
   });
 }
 
-async function main(): Promise<number> {
-  let args: Args;
-  try {
-    const parsed = parse();
-    if (parsed === 'help') {
-      console.log(HELP);
-      return 0;
-    }
-    args = parsed;
-  } catch (error) {
-    console.error(`demo: ${(error as Error).message} (${USAGE})`);
-    return 2;
-  }
+/** Runs the demo; resolves with its exit code (see {@link DEMO_EXIT}). */
+export async function runDemo(args: DemoOptions): Promise<number> {
   registerResolvers();
   // The live view owns the terminal: state changes are on the dashboard; warnings still print.
   if (process.env.GRPC_HA_LOG_LEVEL === undefined) setLogLevel('warn');
@@ -167,8 +101,8 @@ async function main(): Promise<number> {
     if (!uri) throw new Error(`must be a registry like file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT, got '${registryText}'`);
     registry = parseDiscoveryTarget(uri).createRegistry();
   } catch (error) {
-    console.error(`demo: --registry ${(error as Error).message} (${USAGE})`);
-    return 2;
+    console.error(`demo: --registry ${(error as Error).message}`);
+    return DEMO_EXIT.USAGE;
   }
   // "file:///echo?dir=..." as the README writes targets (grpc-js's own form would be "file:echo?dir=...").
   const target = uri.authority === undefined ? `${uri.scheme}:///${uri.path}` : experimental.uriToString(uri);
@@ -180,20 +114,20 @@ async function main(): Promise<number> {
     console.error(`demo: the registry ${registry.description} does not answer: ${(error as Error).message}`);
     await registry.close();
     if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
-    return 3;
+    return DEMO_EXIT.REGISTRY_UNREACHABLE;
   }
 
   // The dashboard and /metrics of this process (the client's channel): a taken port falls back to any free one.
   const admin = await startAdminServer({ port: args.adminPort, title: `grpc-ha demo (${args.policy})` }).catch(() => startAdminServer({ title: `grpc-ha demo (${args.policy})` }));
   console.log(`dashboard: ${admin.url} (metrics: ${admin.url}metrics)`);
 
-  const all: HaBackendProcess[] = []; // every backend started, for the view and the cleanup
+  const all: BackendProcess[] = []; // every backend started, for the view and the cleanup
   const health = new Map<string, BackendHealth>();
   const pending = new Set<Promise<unknown>>();
   let stopping = false;
   let interrupted = false;
   const spawn = async (i: number) => {
-    const b = await spawnHaBackend({
+    const b = await spawnBackend({
       id: `backend-${i}`,
       latencyMs: 1,
       service: SERVICE,
@@ -224,7 +158,7 @@ async function main(): Promise<number> {
   let ticker: NodeJS.Timeout | undefined;
   try {
     for (let i = 0; i < args.backends && !stopping; i++) await track(spawn(i));
-    if (stopping) return 130;
+    if (stopping) return DEMO_EXIT.INTERRUPTED;
     // Outlier ejection too, so the backend that fails every call is ejected (and returns 3 s later).
     const ejection = { outlierEjection: { consecutiveFailures: 5, baseEjectionTimeMs: 3000 } };
     const key: Record<string, object> =
@@ -322,8 +256,8 @@ async function main(): Promise<number> {
           `  p50 ${q(p.hist.quantile(0.5)).padStart(8)}  p99 ${q(p.hist.quantile(0.99)).padStart(8)}`,
       );
     });
-    if (stopping) return 130;
-    return failed === 0 ? 0 : 1;
+    if (stopping) return DEMO_EXIT.INTERRUPTED;
+    return failed === 0 ? DEMO_EXIT.OK : DEMO_EXIT.CALLS_FAILED;
   } finally {
     clearInterval(ticker);
     for (const t of timers) clearTimeout(t);
@@ -340,5 +274,3 @@ async function main(): Promise<number> {
     if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
   }
 }
-
-process.exitCode = await main();

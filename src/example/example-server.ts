@@ -4,8 +4,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import { addHealthService } from '../server/health-service.js';
 import {
   ECHO_SERVICE_NAME,
   echoServiceDefinition,
@@ -89,8 +89,7 @@ export async function startExampleServer(options: ExampleServerOptions = {}): Pr
   const echo = createEchoService(options);
   const server = new grpc.Server(options.serverOptions);
   server.addService(echoServiceDefinition, echo.implementation);
-  const health = options.health === false ? undefined : new HealthImplementation(statusMap(options.serving ?? true));
-  health?.addToServer(server);
+  const health = options.health === false ? undefined : addHealthService(server, { services: [ECHO_SERVICE_NAME], serving: options.serving ?? true });
 
   const port = await bind(server, host, options.port ?? 0);
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -105,9 +104,7 @@ export async function startExampleServer(options: ExampleServerOptions = {}): Pr
     stats: echo.stats,
     setLatency: echo.setLatency,
     setFailure: echo.setFailure,
-    setServing: (serving) => {
-      for (const [service, status] of Object.entries(statusMap(serving))) health?.setStatus(service, status);
-    },
+    setServing: (serving) => (serving ? health?.setServing() : health?.setNotServing()),
     stop: (graceMs = DEFAULT_GRACE_MS) => {
       stopping ??= shutdown(server, graceMs);
       return stopping;
@@ -304,11 +301,6 @@ function callTimers(call: { once(event: 'cancelled', listener: () => void): unkn
       return cancelled;
     },
   };
-}
-
-function statusMap(serving: boolean): Record<string, ServingStatus> {
-  const status: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
-  return { '': status, [ECHO_SERVICE_NAME]: status };
 }
 
 function bind(server: grpc.Server, host: string, port: number): Promise<number> {

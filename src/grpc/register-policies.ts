@@ -10,7 +10,7 @@ export { POLICY_NAMES } from '../core/policies/catalogue.js';
 const validators = new Map<string, (json: unknown) => unknown>();
 
 /** Registers all grpc-ha load-balancing policies (and the `health_aware` wrapper) with grpc-js. Idempotent; call before creating channels. */
-export function register(): void {
+export function registerPolicies(): void {
   if (validators.size > 0) return;
   for (const definition of POLICY_DEFINITIONS) validators.set(definition.name, registerPolicy(definition as PolicyDefinition<unknown>));
   validators.set(HEALTH_AWARE, registerHealthAwarePolicy());
@@ -18,7 +18,7 @@ export function register(): void {
 
 /** Validates a grpc-ha policy's config; returns false when `name` is not a grpc-ha policy. Throws GrpcHaError on invalid config. */
 export function validatePolicyConfig(name: string, json: unknown): boolean {
-  register();
+  registerPolicies();
   const validate = validators.get(name);
   if (!validate) return false;
   validate(json);

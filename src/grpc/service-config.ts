@@ -6,7 +6,7 @@ import type { ChannelOptions } from '@grpc/grpc-js';
 import { experimental } from '@grpc/grpc-js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { parseHealthCheckConfig, type HealthCheckConfig } from '../core/health/health-config.js';
-import { register, validatePolicyConfig } from './register-policies.js';
+import { registerPolicies, validatePolicyConfig } from './register-policies.js';
 
 /** One load balancing config entry, e.g. `{ least_request: { choiceCount: 2 } }`. */
 export type LoadBalancingConfigEntry = Readonly<Record<string, object>>;
@@ -30,7 +30,7 @@ export function policyChannelOptions(
   base: ChannelOptions = {},
   extras: ServiceConfigExtras = {},
 ): ChannelOptions {
-  register();
+  registerPolicies();
   const entry: LoadBalancingConfigEntry = typeof policy === 'string' ? { [policy]: {} } : policy;
   const names = Object.keys(entry);
   if (names.length !== 1) {

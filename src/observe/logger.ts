@@ -2,9 +2,10 @@
  * Structured logs (pino): one JSON line per state change on stderr, with an `event` name that
  * the dashboard and the docs use too. Level from GRPC_HA_LOG_LEVEL (default "info"; "silent" off).
  */
-import { pino, type Logger } from 'pino';
+import { pino, type Logger as PinoLogger } from 'pino';
 
-export type { Logger } from 'pino';
+/** A grpc-ha component's structured logger (pino). */
+export type Logger = PinoLogger;
 
 const root: Logger = pino(
   { name: 'grpc-ha', level: process.env.GRPC_HA_LOG_LEVEL ?? 'info', base: { pid: process.pid } },

@@ -9,13 +9,13 @@
  * A second signal forces. Every step is logged.
  */
 import { Server, ServerCredentials, type ServerOptions, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import { z } from 'zod';
 import { integer, number, parseConfig } from '../core/parse-config.js';
 import { createLogger, type Logger } from '../observe/logger.js';
-import { startAdminServer, type AdminServer, type AdminServerOptions } from '../observe/admin-server.js';
+import type { AdminServer, AdminServerOptions } from '../observe/admin-server.js';
 import { emitEvent, type EventName } from '../observe/events.js';
 import { observeServer } from '../observe/server-observer.js';
+import { addHealthService } from './health-service.js';
 
 /** Defaults of a grpc-ha server, each with its reason. */
 export const SERVER_DEFAULTS = {
@@ -46,14 +46,12 @@ export interface ServiceBinding {
   readonly name: string;
 }
 
-/** What a registry hands back for one registration (the discovery module provides these). */
-export interface Registration {
-  /** Removes the entry; resolves once the registry has it gone. */
-  deregister(): Promise<void>;
-}
-
-/** Registers the bound instance; called once it is serving. */
-export type Register = (instance: { host: string; port: number; address: string }) => Promise<Registration>;
+/**
+ * Registers the bound instance in a registry once it serves, and resolves with the registration,
+ * whose `close()` takes the instance out again (first thing on a drain). `registrar(registry,
+ * { service })` (src/discovery/registrar.ts) builds one for any grpc-ha registry.
+ */
+export type RegisterHook = (bound: { readonly host: string; readonly port: number; readonly address: string }) => Promise<{ close(): Promise<void> }>;
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -73,8 +71,8 @@ export interface ServeOptions {
   readonly drainNoticeMs?: number;
   /** Time in-flight calls get to finish, ms. Defaults to 10 000. */
   readonly drainGraceMs?: number;
-  /** Registers the instance in a registry once serving. */
-  readonly register?: Register;
+  /** Registers the instance in a registry once serving, e.g. `registrar(registry, { service: 'greeter' })`. */
+  readonly register?: RegisterHook;
   /** Drain on SIGTERM/SIGINT (a second one forces). Defaults to true. */
   readonly handleSignals?: boolean;
   /** Exit the process once stopped after a signal. Defaults to true. */
@@ -141,8 +139,7 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
   const names = services.map((s) => s.name);
   // Until bound and registered, report NOT_SERVING: a health check that races startup must not
   // send traffic to an instance that is not ready.
-  const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));
-  health.addToServer(server);
+  const health = addHealthService(server, { services: names, serving: false });
   for (const s of services) server.addService(s.definition, s.implementation);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${settings.host}:${settings.port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
@@ -155,12 +152,10 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     log.info({ event, ...fields }, message);
     emitEvent({ event, service, endpoint: address, source: 'server', ...(reason ? { reason } : {}) }, { log: false });
   };
-  const setServing = (serving: boolean) => {
-    for (const n of ['', ...names]) health.setStatus(n, serving ? 'SERVING' : 'NOT_SERVING');
-  };
+  const setServing = (serving: boolean) => (serving ? health.setServing() : health.setNotServing());
 
   let state: ServerState = 'serving';
-  let registration: Registration | undefined;
+  let registration: { close(): Promise<void> } | undefined;
   let shutdownPromise: Promise<void> | undefined;
   let forceNow: (() => void) | undefined;
 
@@ -174,11 +169,12 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
       const forced = new Promise<void>((resolve) => (forceNow = resolve));
       const until = (ms: number) => Promise.race([sleep(ms), forced]);
       changed('server_draining', { reason: opts.reason ?? 'shutdown' }, 'draining', opts.reason ?? 'shutdown');
-      setServing(false);
+      // For good: a late setServing(true) must not call clients back to a server that is leaving.
+      health.enterShutdown();
       log.info({ event: 'drain.not_serving' }, 'health: NOT_SERVING');
       if (registration) {
         try {
-          await Promise.race([registration.deregister(), forced]);
+          await Promise.race([registration.close(), forced]);
           changed('endpoint_deregistered', {}, 'deregistered');
         } catch (error) {
           // The registry may be down: the entry expires by its TTL; draining goes on.
@@ -226,6 +222,8 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
   const unobserve = observeServer({ services: names, address, state: () => state });
   let admin: AdminServer | undefined;
   if (options.admin) {
+    // Loaded only when asked for: metrics and the dashboard weigh on the start of every server process.
+    const { startAdminServer } = await import('../observe/admin-server.js');
     admin = await startAdminServer(options.admin);
     log.info({ event: 'admin_listening', url: admin.url }, `admin server: ${admin.url}`);
   }
@@ -251,7 +249,7 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     },
     admin,
     setServing,
-    setServiceServing: (service, serving) => health.setStatus(service, serving ? 'SERVING' : 'NOT_SERVING'),
+    setServiceServing: (service, serving) => (serving ? health.setServing(service) : health.setNotServing(service)),
     shutdown,
   };
 }

@@ -7,16 +7,16 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { createLogger } from '../observe/logger.js';
-import type { Register, Registration } from './ha-server.js';
+import type { RegisterHook } from './ha-server.js';
 
-/** Options of {@link runCluster}. */
-export interface ClusterOptions {
+/** Options of {@link runWorkers}. */
+export interface WorkersOptions {
   /** Worker processes. Defaults to the number of CPUs. */
   readonly workers?: number;
   /** Runs in each worker: start serving (with `serve({ handleSignals: true, exitOnSignal: true })`) and resolve with the bound port. */
   readonly worker: () => Promise<number>;
   /** Registers the shared address once, from the primary. */
-  readonly register?: Register;
+  readonly register?: RegisterHook;
   /** Host the workers bind, for the registration. Defaults to 127.0.0.1. */
   readonly host?: string;
   /** How long the primary waits for workers to exit after a signal before killing them, ms. Defaults to 30 000. */
@@ -24,7 +24,7 @@ export interface ClusterOptions {
 }
 
 /** What the primary returns once all workers serve. */
-export interface ClusterHandle {
+export interface WorkersHandle {
   /** The shared port. */
   readonly port: number;
   /** Worker process ids. */
@@ -42,20 +42,20 @@ interface ListeningMessage {
  * In the primary: forks the workers, waits until all serve, registers, and returns a handle.
  * In a worker: runs `options.worker()` and reports its port; returns null.
  */
-export async function runCluster(options: ClusterOptions): Promise<ClusterHandle | null> {
+export async function runWorkers(options: WorkersOptions): Promise<WorkersHandle | null> {
   if (!cluster.isPrimary) {
     const port = await options.worker();
     process.send?.({ grpcHa: 'listening', port } satisfies ListeningMessage);
     return null;
   }
-  const log = createLogger('cluster');
+  const log = createLogger('workers');
   const count = options.workers ?? availableParallelism();
   let stopping = false;
   const fork = () => {
     const worker = cluster.fork();
     worker.on('exit', (code, signal) => {
       if (!stopping) {
-        log.warn({ event: 'cluster.worker_died', pid: worker.process.pid, code, signal }, 'worker died; starting another');
+        log.warn({ event: 'workers.worker_died', pid: worker.process.pid, code, signal }, 'worker died; starting another');
         fork();
       }
     });
@@ -71,17 +71,17 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const ports = await Promise.all(ready);
   const port = ports[0]!;
   const host = options.host ?? '127.0.0.1';
-  let registration: Registration | undefined;
+  let registration: { close(): Promise<void> } | undefined;
   if (options.register) registration = await options.register({ host, port, address: `${host}:${port}` });
-  log.info({ event: 'cluster.serving', port, workers: count }, 'all workers serving');
+  log.info({ event: 'workers.serving', port, workers: count }, 'all workers serving');
 
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = () =>
     (shutdownPromise ??= (async () => {
       stopping = true;
-      log.info({ event: 'cluster.drain' }, 'draining all workers');
+      log.info({ event: 'workers.drain' }, 'draining all workers');
       if (registration) {
-        await registration.deregister().catch((error: unknown) => log.warn({ event: 'drain.deregister_failed', err: error }, 'deregistration failed'));
+        await registration.close().catch((error: unknown) => log.warn({ event: 'drain.deregister_failed', err: error }, 'deregistration failed'));
       }
       const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
       await Promise.all(
@@ -98,7 +98,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
             }),
         ),
       );
-      log.info({ event: 'cluster.stopped' }, 'all workers stopped');
+      log.info({ event: 'workers.stopped' }, 'all workers stopped');
     })());
   const onSignal = () => {
     if (shutdownPromise) {

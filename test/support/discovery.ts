@@ -40,16 +40,28 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+type LogLine = { level: LogLevel; message: string };
+
+/** The captures in force: every discovery line goes to each (a file's extras and its contract rows capture at once). */
+const captures = new Set<(line: LogLine) => void>();
+
 /** Captures discovery log lines until `restore()`; also echoes errors when GRPC_HA_TEST_LOGS is set. */
-export function captureLogs(): { lines: { level: LogLevel; message: string }[]; restore(): void; has(level: LogLevel, re: RegExp): boolean } {
-  const lines: { level: LogLevel; message: string }[] = [];
-  setDiscoveryLogger((level, message) => {
-    lines.push({ level, message });
-    if (process.env['GRPC_HA_TEST_LOGS']) console.error(`[${level}] ${message}`);
-  });
+export function captureLogs(): { lines: LogLine[]; restore(): void; has(level: LogLevel, re: RegExp): boolean } {
+  const lines: LogLine[] = [];
+  const sink = (line: LogLine) => lines.push(line);
+  if (captures.size === 0) {
+    setDiscoveryLogger((level, message) => {
+      for (const capture of captures) capture({ level, message });
+      if (process.env['GRPC_HA_TEST_LOGS']) console.error(`[${level}] ${message}`);
+    });
+  }
+  captures.add(sink);
   return {
     lines,
-    restore: () => setDiscoveryLogger(null),
+    restore: () => {
+      captures.delete(sink);
+      if (captures.size === 0) setDiscoveryLogger(null);
+    },
     has: (level, re) => lines.some((l) => l.level === level && re.test(l.message)),
   };
 }
