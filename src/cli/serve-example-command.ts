@@ -9,6 +9,7 @@
  * Prints {"event":"listening","address":"...","port":N,"id":"..."} per server once it serves, and
  * {"event":"registered","instanceId":"..."} once registered. SIGTERM/SIGINT drain and exit 0.
  */
+import cluster from 'node:cluster';
 import { createInterface } from 'node:readline';
 import { status } from '@grpc/grpc-js';
 import { ECHO_SERVICE_NAME, echoServiceDefinition } from '../example/echo-service.js';
@@ -71,7 +72,10 @@ export async function runServeExample(options: ServeExampleOptions, given: (name
     const clash = excludes.filter((name) => given(name));
     if (given(flag) && clash.length > 0) throw usage(`--${flag} excludes ${clash.map(flagName).join(', ')}`);
   }
-  const register = options.registry !== undefined && options.service !== undefined ? await registerHook(options, options.registry, options.service) : undefined;
+  // With workers, the primary registers the shared address once; the workers only serve.
+  const { registry, service } = options;
+  const registers = registry !== undefined && service !== undefined && (options.workers === undefined || cluster.isPrimary);
+  const register = registers ? await registerHook(options, registry, service) : undefined;
   const common = {
     host: options.host,
     ...(options.drainNoticeMs !== undefined && { drainNoticeMs: options.drainNoticeMs }),
