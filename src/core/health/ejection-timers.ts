@@ -1,8 +1,8 @@
 /**
  * The two timers an outlier detector needs from whoever runs it: the interval timer (A50's
  * "timer [...] every interval", which evaluates success rate and failure percentage) and one
- * timer set to the earliest end of an ejection. Shared by the grpc-js health layer and the proxy
- * cluster, so both return ejected endpoints on time the same way. Timers are unref'd: a detector
+ * timer set to the earliest end of an ejection. Run by the endpoint-set health model
+ * (endpoint-set-health.ts) for every front end. Timers are unref'd: a detector
  * never keeps a process alive.
  */
 import type { Clock } from '../pickers/picker.js';

@@ -39,7 +39,12 @@ export interface SubchannelFacts {
 
 /** The condition of an endpoint. */
 export type EndpointCondition =
-  | { readonly t: 'healthy' }
+  /**
+   * Connected and passing. `checked`: an active health check says SERVING (rather than no check
+   * configured, or a server without the health service); only such an endpoint can pass a check
+   * "anew" and return early from an ejection (Envoy successful_active_health_check_uneject_host).
+   */
+  | { readonly t: 'healthy'; readonly checked?: boolean }
   | { readonly t: 'ejected'; readonly reason: string }
   | { readonly t: 'not_serving'; readonly status: string }
   | { readonly t: 'health_check_failing'; readonly error: string }
@@ -54,6 +59,17 @@ export type EndpointCondition =
  */
 export type HealthClass = 'healthy' | 'unhealthy' | 'unknown';
 
+/** Every kind of condition, in the order /metrics lists them; written as a record so the compiler checks the list is whole. */
+export const CONDITION_KINDS = Object.keys({
+  healthy: true,
+  ejected: true,
+  not_serving: true,
+  health_check_failing: true,
+  awaiting_health_check: true,
+  connecting: true,
+  transient_failure: true,
+} satisfies Record<EndpointCondition['t'], true>) as readonly EndpointCondition['t'][];
+
 const RANK: Record<EndpointCondition['t'], number> = {
   healthy: 0,
   awaiting_health_check: 1,
@@ -64,15 +80,19 @@ const RANK: Record<EndpointCondition['t'], number> = {
   ejected: 6,
 };
 
+const HEALTHY: EndpointCondition = { t: 'healthy' };
+const CHECKED_HEALTHY: EndpointCondition = { t: 'healthy', checked: true };
+
 /** The condition of one subchannel, ignoring ejection. */
 export function subchannelCondition(facts: SubchannelFacts): EndpointCondition {
   switch (facts.connectivity) {
     case 'READY':
       switch (facts.health.t) {
-        case 'off':
         case 'serving':
+          return CHECKED_HEALTHY;
+        case 'off':
         case 'disabled':
-          return { t: 'healthy' };
+          return HEALTHY;
         case 'pending':
           return { t: 'awaiting_health_check' };
         case 'not_serving':
@@ -139,25 +159,47 @@ export function conditionLabel(condition: EndpointCondition): string {
   }
 }
 
+/** `conditions` counted by label, in order of first appearance: ["1 NOT_SERVING", "2 ejected (5 consecutive UNAVAILABLE)"]. */
+export function conditionCounts(conditions: Iterable<EndpointCondition>): string[] {
+  const groups = new Map<string, number>();
+  for (const c of conditions) {
+    const label = conditionLabel(c);
+    groups.set(label, (groups.get(label) ?? 0) + 1);
+  }
+  return [...groups].map(([label, n]) => `${n} ${label}`);
+}
+
 /**
  * The message of a call that found no endpoint to pick:
  * `no healthy endpoint for S: 3 known — 1 NOT_SERVING, 1 ejected (5 consecutive UNAVAILABLE), 1 connecting`,
  * then the last connection or health-check error when there is one.
  */
 export function noHealthyEndpointMessage(service: string, conditions: readonly EndpointCondition[], note = ''): string {
-  const groups = new Map<string, number>();
   let lastError: string | undefined;
   for (const c of conditions) {
-    const label = conditionLabel(c);
-    groups.set(label, (groups.get(label) ?? 0) + 1);
     if (c.t === 'transient_failure' && c.error) lastError = c.error;
     else if (c.t === 'health_check_failing' && lastError === undefined) lastError = `health check: ${c.error}`;
   }
   const where = service ? ` for ${service}` : '';
-  const parts = [...groups].map(([label, n]) => `${n} ${label}`).join(', ');
+  const parts = conditionCounts(conditions).join(', ');
   return (
     `no healthy endpoint${where}: ${conditions.length} known${parts ? ` — ${parts}` : ''}` +
     (lastError ? `. Last error: ${lastError}` : '') +
     (note ? ` (${note})` : '')
   );
+}
+
+/** What a condition says beyond its kind (the ejection's reason, the health status, the error), if anything. */
+export function conditionDetail(condition: EndpointCondition): string | undefined {
+  switch (condition.t) {
+    case 'ejected':
+      return condition.reason;
+    case 'not_serving':
+      return condition.status;
+    case 'health_check_failing':
+    case 'transient_failure':
+      return condition.error;
+    default:
+      return undefined;
+  }
 }

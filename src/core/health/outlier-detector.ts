@@ -1,7 +1,7 @@
 /**
  * Passive health: the outlier detector watches call results per endpoint and decides which
- * endpoints to eject, and for how long. Pure (no grpc-js): the health layer feeds it results and
- * runs its timers; tests drive it with a scripted clock and random source.
+ * endpoints to eject, and for how long. Pure (no grpc-js): the endpoint-set health model feeds it
+ * results and runs its timers; tests drive it with a scripted clock and random source.
  *
  * Three detectors, as in Envoy and gRFC A50:
  * - consecutive failures (Envoy consecutive_5xx): N failures in a row eject at once;
