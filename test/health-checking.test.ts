@@ -136,8 +136,8 @@ describe('one Watch stream per connection', () => {
   it('is shared by the policies nested on a channel and by channels sharing subchannels', async () => {
     const backends = await Promise.all([0, 1].map((i) => scriptedHealthServer(`w${i}`, (call) => call.write({ status: 'SERVING' }))));
     const servers = backends.map((b) => b.server);
-    // health_aware around least_request (two health layers on one channel), twice with the same
-    // options: grpc-js shares the subchannels, and the Watch stream goes with them.
+    // health_aware around least_request (one health layer over least_request's bare balancer),
+    // twice with the same options: grpc-js shares the subchannels, and the Watch stream goes with them.
     const policy = { health_aware: { childPolicy: [{ least_request: {} }] } };
     const clients = [client(servers, policy), client(servers, policy)];
     try {

@@ -4,23 +4,25 @@
  * service config's `healthCheckConfig`), outlier ejection, slow start and the panic threshold.
  * Its config is parsed in src/core/policies/health-aware-config.ts.
  *
- * The child must honour subchannel health, as every policy built on grpc-js leaves does;
- * pick_first does not (A17 leaves it without health checking).
+ * A grpc-ha child runs as its bare picker balancer under this one layer (decided when the config
+ * is parsed), so a channel has one health layer however it is configured. Any other child must
+ * honour subchannel health, as every policy built on grpc-js leaves does; pick_first does not
+ * (A17 leaves it without health checking).
  */
-import { experimental, logVerbosity, type ChannelOptions } from '@grpc/grpc-js';
+import { experimental, logVerbosity } from '@grpc/grpc-js';
 import { defaultPickerEnv, type PickerEnv } from '../core/pickers/picker.js';
 import type { HealthSettings } from '../core/health/health-config.js';
 import { HEALTH_AWARE, parseHealthAwareFields } from '../core/policies/health-aware-config.js';
-import { ChannelObserver } from '../observe/channel-observer.js';
-import { HealthLayer, NESTED_HEALTH_LAYER_OPTION } from './health-layer.js';
+import { PolicyConfig } from '../core/policies/policy-config.js';
+import { HealthLayer, type LayerChildConfig, type LayerConfig } from './health-layer.js';
 
 export { HEALTH_AWARE };
 
 /** The parsed config of `health_aware`. */
-export class HealthAwareConfig implements experimental.TypedLoadBalancingConfig {
+export class HealthAwareConfig implements experimental.TypedLoadBalancingConfig, LayerConfig {
   constructor(
-    /** The child policy's parsed config. */
-    readonly child: experimental.TypedLoadBalancingConfig,
+    /** The child policy under the layer. */
+    readonly child: LayerChildConfig,
     /** What the health layer does. */
     readonly health: HealthSettings,
     private readonly json: Record<string, unknown>,
@@ -51,50 +53,15 @@ export function parseHealthAwareConfig(json: unknown): HealthAwareConfig {
     isKnown: (name) => experimental.isLoadBalancerNameRegistered(name),
     parse: (entry) => experimental.parseLoadBalancingConfig(entry as never),
   });
-  return new HealthAwareConfig(fields.child, fields.health, (json ?? {}) as Record<string, unknown>);
+  // A grpc-ha policy parses to its PolicyConfig: it runs bare, the layer is this one.
+  const child: LayerChildConfig = fields.child instanceof PolicyConfig ? { t: 'picker', config: fields.child } : { t: 'policy', config: fields.child };
+  return new HealthAwareConfig(child, fields.health, (json ?? {}) as Record<string, unknown>);
 }
 
-/** The `health_aware` balancer: a health layer over a child policy. */
-export class HealthAwareBalancer implements experimental.LoadBalancer {
-  private readonly layer: HealthLayer;
-  private readonly child: experimental.ChildLoadBalancerHandler;
-  /** Its endpoints' health and state changes for the admin API, events and /metrics (no call counts: the child picks). */
-  private readonly observer = new ChannelObserver(HEALTH_AWARE);
-
+/** The `health_aware` balancer: the health layer over its child policy. */
+export class HealthAwareBalancer extends HealthLayer {
   constructor(helper: experimental.ChannelControlHelper, env: PickerEnv = defaultPickerEnv) {
-    this.layer = new HealthLayer(helper, this, HEALTH_AWARE, env, this.observer);
-    this.child = new experimental.ChildLoadBalancerHandler(this.layer.helper);
-  }
-
-  updateAddressList(
-    endpointList: experimental.StatusOr<experimental.Endpoint[]>,
-    lbConfig: experimental.TypedLoadBalancingConfig,
-    options: ChannelOptions,
-    resolutionNote: string,
-  ): boolean {
-    if (!(lbConfig instanceof HealthAwareConfig)) return false;
-    this.observer.updateOptions(options);
-    this.layer.update(endpointList.ok ? endpointList.value : null, lbConfig.health, options, resolutionNote);
-    const nested = options[NESTED_HEALTH_LAYER_OPTION] === true ? options : { ...options, [NESTED_HEALTH_LAYER_OPTION]: true };
-    return this.child.updateAddressList(endpointList, lbConfig.child, nested, resolutionNote);
-  }
-
-  exitIdle(): void {
-    this.child.exitIdle();
-  }
-
-  resetBackoff(): void {
-    this.child.resetBackoff();
-  }
-
-  destroy(): void {
-    this.observer.close();
-    this.layer.destroy();
-    this.child.destroy();
-  }
-
-  getTypeName(): string {
-    return HEALTH_AWARE;
+    super(helper, HEALTH_AWARE, (config) => (config instanceof HealthAwareConfig ? config : null), env);
   }
 }
 

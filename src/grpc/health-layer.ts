@@ -1,44 +1,31 @@
 /**
- * The health layer: what sits between a load balancing policy and the channel to make it
- * health-aware, composed into every grpc-ha policy and into the `health_aware` wrapper around any
- * other policy (grpc-js round_robin, weighted_round_robin, ...). It is a ChannelControlHelper
- * decorator:
+ * The health layer: a parent policy composed once per channel over the policy that picks — the
+ * bare balancer of a grpc-ha picker policy, or, under `health_aware`, any grpc-js policy
+ * (round_robin, weighted_round_robin, ...) — as grpc-js and grpc-go compose outlier detection.
+ * It is the grpc-js adapter of the endpoint-set health model (src/core/health/endpoint-set-health.ts:
+ * ejection, panic, slow start, early returns, events), and keeps only transport glue:
  *
- * - createSubchannel → a HealthSubchannel that reports unhealthy while the endpoint fails its
- *   health check (gRFC A17, one shared Watch stream per connection) or is ejected (outlier
- *   detection, Envoy / A50) — so the child's leaves stop picking it;
- * - panic threshold (Envoy): when too few endpoints are healthy, health is disregarded and every
- *   connected endpoint is reported healthy again;
- * - updateState → READY pickers are wrapped to apply slow start and count call results; a
- *   TRANSIENT_FAILURE says why no endpoint can be picked.
+ * - the child's createSubchannel → a HealthSubchannel that reports unhealthy while the endpoint
+ *   fails its health check (gRFC A17, one shared Watch stream per connection) or is ejected, and
+ *   healthy whatever it says in panic mode — so the child's leaves stop picking it;
+ * - each endpoint's condition, from its wrappers' connectivity and health check, fed to the model;
+ * - the child's READY pickers wrapped to apply slow start and count call results; a
+ *   TRANSIENT_FAILURE says why no endpoint can be picked;
+ * - the channel's observer, and the view it reads (ChannelView).
  */
-import { connectivityState, experimental, logVerbosity, type ChannelOptions, type status as Status } from '@grpc/grpc-js';
-import type { PickerEnv } from '../core/pickers/picker.js';
+import { connectivityState, experimental, logVerbosity, type ChannelOptions } from '@grpc/grpc-js';
+import { defaultPickerEnv, type PickerEnv } from '../core/pickers/picker.js';
+import { conditionDetail, endpointCondition, healthCheckPasses, type HealthCheckStatus } from '../core/health/endpoint-condition.js';
+import { EndpointSetHealth } from '../core/health/endpoint-set-health.js';
+import { healthCheckServiceName, type HealthSettings } from '../core/health/health-config.js';
+import { emptyEjectionCounters, type EjectionCounters } from '../core/health/outlier-detector.js';
+import type { PolicyConfig } from '../core/policies/policy-config.js';
+import { ChannelObserver, type ChannelView, type EndpointState } from '../observe/channel-observer.js';
 import { endpointKey } from './endpoint-attributes.js';
-import type { ChannelObserver } from '../observe/channel-observer.js';
-import {
-  endpointCondition,
-  healthCheckPasses,
-  healthClass,
-  noHealthyEndpointMessage,
-  type EndpointCondition,
-  type HealthCheckStatus,
-} from '../core/health/endpoint-condition.js';
-import { DEFAULT_HEALTH_SETTINGS, healthCheckServiceName, type HealthSettings } from '../core/health/health-config.js';
-import { HealthPicker, type HealthPickerSource } from './health-picker.js';
+import { HealthPicker } from './health-picker.js';
 import { HealthSubchannel, type EndpointHandle, type HealthSubchannelOwner } from './health-subchannel.js';
 import { knownHealth, watchHealth } from './health-watch.js';
-import { EjectionTimers } from '../core/health/ejection-timers.js';
-import { emptyEjectionCounters, OutlierDetector, type EjectionCounters, type Ejection } from '../core/health/outlier-detector.js';
-import { inPanic } from '../core/health/panic-threshold.js';
-import { slowStartFactor, type SlowStartSettings } from '../core/health/slow-start.js';
-
-/**
- * Channel option a wrapping health layer passes to its child policy so that a grpc-ha policy
- * nested in `health_aware` does not check health a second time. grpc-js leaves options with this
- * prefix out of subchannel arguments, so subchannels are still shared.
- */
-export const NESTED_HEALTH_LAYER_OPTION = 'grpc.internal.no_subchannel.grpc_ha_health_layer';
+import { PickerLoadBalancer, type EndpointLoadState } from './picker-balancer.js';
 
 const TOTALS = emptyEjectionCounters();
 
@@ -47,157 +34,170 @@ export function outlierEjectionCounters(): EjectionCounters {
   return structuredClone(TOTALS);
 }
 
-/** One endpoint of the child's endpoint list. */
+/**
+ * The child under the layer, decided when the config is parsed: a grpc-ha policy runs as its
+ * bare picker balancer (health is the layer's alone); any other policy runs through grpc-js.
+ */
+export type LayerChildConfig =
+  | { readonly t: 'picker'; readonly config: PolicyConfig }
+  | { readonly t: 'policy'; readonly config: experimental.TypedLoadBalancingConfig };
+
+/** What a layer's config asks for: the health settings and the child under the layer. */
+export interface LayerConfig {
+  readonly health: HealthSettings;
+  readonly child: LayerChildConfig;
+}
+
+/** Reads a layer config from what grpc-js hands the balancer; null when it is not one for this layer. */
+export type LayerConfigReader = (config: experimental.TypedLoadBalancingConfig) => LayerConfig | null;
+
+/** The child policy in place. */
+interface Child {
+  /** 'picker:<policy>' or 'policy': a config of another kind needs another child. */
+  readonly kind: string;
+  readonly balancer: experimental.LoadBalancer;
+  /** The bare picker balancer, when the child is one: it knows each endpoint's load. */
+  readonly picker: PickerLoadBalancer | null;
+}
+
+/** One endpoint of the channel's endpoint list, as the transport sees it. */
 class EndpointEntry implements EndpointHandle {
   /** Wrappers in use for this endpoint's addresses. */
   readonly wrappers = new Set<HealthSubchannel>();
-  /** Condition as of the last refresh. */
-  condition: EndpointCondition = { t: 'connecting', settled: false };
-  /** Clock time it last became healthy (slow start measures from here). */
-  healthySince = Number.NEGATIVE_INFINITY;
-  constructor(
-    readonly key: string,
-    /**
-     * In the channel's first endpoint list and not seen unhealthy yet: the server was most
-     * likely running before this client started, so its first healthy moment starts no ramp.
-     * Endpoints added later (a scale-up) and endpoints that return from being unhealthy do.
-     */
-    public warm: boolean,
-  ) {}
+  constructor(readonly key: string) {}
 }
 
-/** See the module comment. One per balancer. */
-export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
-  /** The helper to give the child policy. */
-  readonly helper: experimental.ChannelControlHelper;
-  slowStart: SlowStartSettings | null = null;
-  rampUntil = Number.NEGATIVE_INFINITY;
-  oldestHealthySince = 0;
-  /** Whether the layer currently disregards health (panic mode). */
-  panic = false;
-  private passthrough = false;
+/** See the module comment. The base of every grpc-ha policy's balancer and of `health_aware`. */
+export class HealthLayer implements experimental.LoadBalancer, HealthSubchannelOwner, ChannelView {
+  private readonly helper: experimental.ChannelControlHelper;
+  private readonly model: EndpointSetHealth;
+  private readonly observer: ChannelObserver;
+  /** The child whose pickers the channel uses. */
+  private child: Child | null = null;
+  /** A child of another kind replacing it, until it is past CONNECTING. */
+  private pending: Child | null = null;
   private destroyed = false;
-  private settings: HealthSettings = DEFAULT_HEALTH_SETTINGS;
   private serviceConfigSeen: unknown = undefined;
   private serviceName: string | null = null;
   private entries = new Map<string, EndpointEntry>();
   private byAddress = new Map<string, EndpointEntry>();
   private readonly attached = new Set<HealthSubchannel>();
-  private detector: OutlierDetector | null = null;
-  private readonly timers: EjectionTimers;
   private resolutionNote = '';
   private refreshing = false;
   private refreshAgain = false;
-  private sawEndpoints = false;
   /** The child's last TRANSIENT_FAILURE update while it is the current state: re-explained when conditions change. */
   private childFailure: { picker: experimental.Picker; errorMessage: string | null } | null = null;
 
   constructor(
     private readonly parent: experimental.ChannelControlHelper,
-    /** The balancer that owns the layer: a queueing picker asks it to leave IDLE. */
-    private readonly balancer: experimental.LoadBalancer,
-    /** Names the owner in log lines. */
-    private readonly owner: string,
-    private readonly env: PickerEnv,
-    /** Receives condition changes as events and answers the admin API; none for an unobserved layer. */
-    private readonly observer?: ChannelObserver,
+    /** The policy's config key: names the layer in log lines and its channel in the admin API. */
+    private readonly typeName: string,
+    private readonly read: LayerConfigReader,
+    private readonly env: PickerEnv = defaultPickerEnv,
   ) {
-    this.timers = new EjectionTimers(env.now, { interval: () => this.onInterval(), expiry: () => this.onExpiry() });
-    if (observer) {
-      observer.health = (key) => this.healthOf(key);
-      observer.healthSummary = () => ({ panic: this.panic, ...(this.detector ? { ejections: structuredClone(this.detector.counters) } : {}) });
-      // A layer around another policy (health_aware) knows health, not calls: its endpoints as the layer sees them.
-      observer.describe ??= () =>
-        this.passthrough
-          ? []
-          : [...this.entries.keys()].map((key) => {
-              const h = this.healthOf(key)!;
-              const connectivity = h.condition === 'connecting' ? 'CONNECTING' : h.condition === 'transient_failure' ? 'TRANSIENT_FAILURE' : 'READY';
-              return { endpoint: key, connectivity, health: h.condition, ...(h.reason ? { healthReason: h.reason } : {}), ...(h.ejectedUntil ? { ejectedUntil: h.ejectedUntil } : {}), weight: 1, inFlight: 0, ewmaMs: null, started: 0, finished: 0, failed: 0, lastError: null };
-            });
-    }
+    this.observer = new ChannelObserver(typeName, this);
+    this.model = new EndpointSetHealth({
+      env,
+      sink: {
+        emit: (event, endpoint, reason) => this.observer.emit(event, endpoint, reason),
+        log: (message) => experimental.log(logVerbosity.INFO, `grpc-ha ${typeName}: ${message}`),
+      },
+      changed: () => this.refresh(),
+      totals: [TOTALS],
+    });
     this.helper = experimental.createChildChannelControlHelper(parent, {
       createSubchannel: (address, args) => this.createSubchannel(address, args),
       updateState: (state, picker, errorMessage) => this.forward(state, picker, errorMessage),
     });
   }
 
-  get counting(): boolean {
-    return this.detector !== null;
-  }
-
-  now(): number {
-    return this.env.now();
-  }
-
-  random(): number {
-    return this.env.random();
-  }
-
-  /**
-   * Takes the owner's new endpoint list (null: keep the current one), health settings and
-   * channel options (which carry the service config's `healthCheckConfig`). Call it before
-   * handing the list to the child, so the subchannels the child creates find their endpoint.
-   */
-  update(endpoints: readonly experimental.Endpoint[] | null, settings: HealthSettings, options: ChannelOptions, resolutionNote: string): void {
-    this.passthrough = options[NESTED_HEALTH_LAYER_OPTION] === true;
-    if (this.passthrough || this.destroyed) return;
+  updateAddressList(
+    endpointList: experimental.StatusOr<experimental.Endpoint[]>,
+    lbConfig: experimental.TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    resolutionNote: string,
+  ): boolean {
+    const config = this.read(lbConfig);
+    if (config === null || this.destroyed) return false;
+    this.observer.updateOptions(options);
     this.resolutionNote = resolutionNote;
     this.updateServiceName(options['grpc.service_config']);
-    this.applySettings(settings);
-    if (endpoints !== null) {
-      const first = !this.sawEndpoints;
-      this.sawEndpoints = true;
+    this.model.configure(config.health);
+    // Before the child gets the list, so the subchannels it creates find their endpoint.
+    if (endpointList.ok) {
       const entries = new Map<string, EndpointEntry>();
       const byAddress = new Map<string, EndpointEntry>();
-      for (const endpoint of endpoints) {
+      for (const endpoint of endpointList.value) {
         const key = endpointKey(endpoint);
-        const entry = entries.get(key) ?? this.entries.get(key) ?? new EndpointEntry(key, first);
+        const entry = entries.get(key) ?? this.entries.get(key) ?? new EndpointEntry(key);
         entries.set(key, entry);
         for (const address of endpoint.addresses) byAddress.set(experimental.subchannelAddressToString(address), entry);
       }
       this.entries = entries;
       this.byAddress = byAddress;
-      this.detector?.setEndpoints(entries.keys());
-      this.scheduleExpiry();
+      this.model.setEndpoints(entries.keys());
     }
     this.refresh();
+    return this.childFor(config.child).balancer.updateAddressList(endpointList, config.child.config, options, resolutionNote);
   }
 
-  /** Stops timers and health checks, and drops the child's later updates; call it before destroying the child. */
+  exitIdle(): void {
+    this.child?.balancer.exitIdle();
+    this.pending?.balancer.exitIdle();
+  }
+
+  resetBackoff(): void {
+    this.child?.balancer.resetBackoff();
+    this.pending?.balancer.resetBackoff();
+  }
+
   destroy(): void {
     this.destroyed = true;
-    this.timers.stop();
+    this.observer.close();
+    this.model.close();
     for (const w of this.attached) this.unsubscribe(w);
     this.attached.clear();
+    this.child?.balancer.destroy();
+    this.pending?.balancer.destroy();
+    this.child = this.pending = null;
   }
 
-  /** What the layer knows of one endpoint, for the admin API. */
-  private healthOf(key: string): { condition: string; reason?: string; ejectedUntil?: number } | undefined {
-    const entry = this.entries.get(key);
-    if (!entry || this.passthrough) return undefined;
-    const c = entry.condition;
-    const reason = 'reason' in c ? c.reason : 'status' in c ? c.status : 'error' in c ? c.error : undefined;
-    const ejection = this.detector?.ejectionOf(key);
-    return {
-      condition: c.t,
-      ...(reason ? { reason } : {}),
-      ...(ejection ? { ejectedUntil: Math.round(Date.now() + ejection.until - this.env.now()) } : {}),
-    };
+  getTypeName(): string {
+    return this.typeName;
   }
 
-  // HealthPickerSource
+  // ChannelView
 
-  factorOf(endpoint: EndpointHandle | undefined, now: number): number {
-    const entry = endpoint as EndpointEntry | undefined;
-    if (!entry || this.slowStart === null || entry.condition.t !== 'healthy') return 1;
-    return slowStartFactor(now - entry.healthySince, this.slowStart);
+  get panic(): boolean {
+    return this.model.panic;
   }
 
-  recordResult(endpoint: EndpointHandle, code: Status): void {
-    if (this.detector === null || this.destroyed) return;
-    const ejection = this.detector.recordResult(endpoint.key, code);
-    if (ejection) this.onEjected([ejection]);
+  get ejections(): EjectionCounters | null {
+    return this.model.counters;
+  }
+
+  endpoints(): EndpointState[] {
+    const loads = this.child?.picker?.endpointLoads();
+    if (loads) return loads.map((load) => this.stateOf(load));
+    // A grpc-js child knows calls, not us: the endpoints as the layer sees them.
+    return [...this.entries.keys()].map((key) => {
+      const h = this.healthOf(key);
+      const connectivity = h.condition === 'connecting' ? 'CONNECTING' : h.condition === 'transient_failure' ? 'TRANSIENT_FAILURE' : 'READY';
+      return {
+        endpoint: key,
+        connectivity,
+        health: h.condition,
+        ...(h.reason ? { healthReason: h.reason } : {}),
+        ...(h.ejectedUntil ? { ejectedUntil: h.ejectedUntil } : {}),
+        weight: 1,
+        inFlight: 0,
+        ewmaMs: null,
+        started: 0,
+        finished: 0,
+        failed: 0,
+        lastError: null,
+      };
+    });
   }
 
   // HealthSubchannelOwner
@@ -223,14 +223,78 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
 
   // Internals
 
+  /**
+   * The child for `config`: the latest one if it is of the same kind, else a new one that takes
+   * over once it is past CONNECTING (as grpc-js ChildLoadBalancerHandler switches policies).
+   */
+  private childFor(config: LayerChildConfig): Child {
+    const kind = config.t === 'picker' ? `picker:${config.config.getLoadBalancerName()}` : 'policy';
+    const latest = this.pending ?? this.child;
+    if (latest?.kind === kind) return latest;
+    // Its own helper: it tells which child an update comes from.
+    const helper = experimental.createChildChannelControlHelper(this.helper, {
+      updateState: (state, picker, errorMessage) => {
+        if (child === this.pending) {
+          if (state === connectivityState.CONNECTING) return;
+          this.child?.balancer.destroy();
+          this.child = child;
+          this.pending = null;
+        } else if (child !== this.child) {
+          return; // a replaced child's late update
+        }
+        this.forward(state, picker, errorMessage);
+      },
+    });
+    const picker = config.t === 'picker' ? new PickerLoadBalancer(helper, config.config.getLoadBalancerName(), this.observer, this.env) : null;
+    const child: Child = { kind, balancer: picker ?? new experimental.ChildLoadBalancerHandler(helper), picker };
+    if (this.child === null) this.child = child;
+    else {
+      this.pending?.balancer.destroy();
+      this.pending = child;
+    }
+    return child;
+  }
+
+  /** What the layer knows of one endpoint, for the admin API. */
+  private healthOf(key: string): { condition: string; reason?: string; ejectedUntil?: number } {
+    const c = this.model.conditionOf(key) ?? { t: 'connecting', settled: false };
+    const reason = conditionDetail(c);
+    const ejection = this.model.ejectionOf(key);
+    return {
+      condition: c.t,
+      ...(reason ? { reason } : {}),
+      ...(ejection ? { ejectedUntil: Math.round(Date.now() + ejection.until - this.env.now()) } : {}),
+    };
+  }
+
+  /** An endpoint's state: its load from the picker balancer, its health from the model. */
+  private stateOf(load: EndpointLoadState): EndpointState {
+    const h = this.healthOf(load.endpoint);
+    const reason = h.reason ?? load.connectionError;
+    return {
+      endpoint: load.endpoint,
+      connectivity: load.connectivity,
+      health: h.condition,
+      ...(reason ? { healthReason: reason } : {}),
+      ...(h.ejectedUntil !== undefined ? { ejectedUntil: h.ejectedUntil } : {}),
+      weight: load.weight,
+      inFlight: load.inFlight,
+      ewmaMs: load.ewmaMs,
+      started: load.started,
+      finished: load.finished,
+      failed: load.failed,
+      lastError: load.lastError,
+      ...(load.metadata ? { metadata: load.metadata } : {}),
+    };
+  }
+
   private createSubchannel(address: experimental.SubchannelAddress, args: ChannelOptions): experimental.SubchannelInterface {
     const child = this.parent.createSubchannel(address, args);
-    if (this.passthrough) return child;
     const entry = this.byAddress.get(experimental.subchannelAddressToString(address));
     // A connection another channel already watches starts with what its stream knows.
     const health: HealthCheckStatus = this.serviceName === null ? { t: 'off' } : knownHealth(child, this.serviceName);
-    const ejected = entry !== undefined && this.detector?.ejectionOf(entry.key) != null;
-    return new HealthSubchannel(child, this, entry, health, this.panic || (!ejected && healthCheckPasses(health)));
+    const ejected = entry !== undefined && this.model.ejectionOf(entry.key) !== null;
+    return new HealthSubchannel(child, this, entry, health, this.model.panic || (!ejected && healthCheckPasses(health)));
   }
 
   private updateServiceName(serviceConfig: unknown): void {
@@ -240,27 +304,11 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     try {
       name = healthCheckServiceName(typeof serviceConfig === 'string' ? serviceConfig : undefined);
     } catch (error) {
-      experimental.log(logVerbosity.ERROR, `grpc-ha ${this.owner}: ${(error as Error).message}; health checking stays off`);
+      experimental.log(logVerbosity.ERROR, `grpc-ha ${this.typeName}: ${(error as Error).message}; health checking stays off`);
     }
     if (name === this.serviceName) return;
     this.serviceName = name;
     for (const w of this.attached) this.subscribe(w);
-  }
-
-  private applySettings(settings: HealthSettings): void {
-    this.settings = settings;
-    this.slowStart = settings.slowStart;
-    const o = settings.outlierEjection;
-    if (o === null) {
-      this.detector = null;
-    } else if (this.detector === null) {
-      this.detector = new OutlierDetector(o, this.env, [TOTALS]);
-      this.detector.setEndpoints(this.entries.keys());
-    } else {
-      this.detector.updateSettings(o);
-    }
-    this.timers.setInterval(o?.intervalMs ?? 0);
-    this.scheduleExpiry();
   }
 
   private subscribe(wrapper: HealthSubchannel): void {
@@ -269,7 +317,15 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
       wrapper.health = { t: 'off' };
       return;
     }
-    wrapper.releaseHealth = watchHealth(wrapper, this.serviceName, (status, fresh) => this.onHealth(wrapper, status, fresh), this.env.random);
+    wrapper.releaseHealth = watchHealth(
+      wrapper,
+      this.serviceName,
+      (status) => {
+        wrapper.health = status;
+        this.refresh();
+      },
+      this.env.random,
+    );
   }
 
   private unsubscribe(wrapper: HealthSubchannel): void {
@@ -277,55 +333,9 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     wrapper.releaseHealth = undefined;
   }
 
-  private onHealth(wrapper: HealthSubchannel, status: HealthCheckStatus, fresh: boolean): void {
-    wrapper.health = status;
-    const detector = this.detector;
-    const key = wrapper.endpoint?.key;
-    // "successful_active_health_check_uneject_host: [...] a host ejected by outlier detection
-    // will be unejected when it passes an active health check" - Envoy. A Watch stream sends only
-    // changes, so passing means a SERVING sent after the ejection (a recovery or a restart).
-    if (fresh && status.t === 'serving' && key !== undefined && detector?.current.unejectOnHealthy && detector.uneject(key)) {
-      experimental.log(logVerbosity.INFO, `grpc-ha ${this.owner}: ${key} returns early: its health check says SERVING`);
-      this.scheduleExpiry();
-    }
-    this.refresh();
-  }
-
-  private onInterval(): void {
-    if (this.detector === null || this.destroyed) return;
-    const ejections = this.detector.runInterval();
-    if (ejections.length > 0) this.onEjected(ejections);
-    else {
-      this.refresh();
-      this.scheduleExpiry();
-    }
-  }
-
-  private onEjected(ejections: readonly Ejection[]): void {
-    for (const e of ejections) {
-      experimental.log(
-        logVerbosity.INFO,
-        `grpc-ha ${this.owner}: ejected ${e.key} for ${Math.round(e.until - e.at)} ms: ${e.reason}`,
-      );
-    }
-    this.refresh();
-    this.scheduleExpiry();
-  }
-
-  private scheduleExpiry(): void {
-    if (!this.destroyed) this.timers.schedule(this.detector);
-  }
-
-  private onExpiry(): void {
-    if (this.detector === null || this.destroyed) return;
-    for (const key of this.detector.expire()) experimental.log(logVerbosity.INFO, `grpc-ha ${this.owner}: ${key} returns after its ejection`);
-    this.refresh();
-    this.scheduleExpiry();
-  }
-
-  /** Recomputes every endpoint's condition and panic mode, then what each wrapper reports. */
+  /** Feeds every endpoint's condition to the model, then tells each wrapper what to report. */
   private refresh(): void {
-    if (this.passthrough || this.destroyed) return;
+    if (this.destroyed) return;
     if (this.refreshing) {
       this.refreshAgain = true;
       return;
@@ -334,8 +344,8 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     try {
       do {
         this.refreshAgain = false;
-        this.recompute();
-        for (const w of this.attached) w.report(this.panic || this.passes(w));
+        this.model.recompute((key) => endpointCondition(this.entries.get(key)?.wrappers ?? [], null));
+        for (const w of this.attached) w.report(this.model.panic || this.passes(w));
       } while (this.refreshAgain);
     } finally {
       this.refreshing = false;
@@ -346,87 +356,26 @@ export class HealthLayer implements HealthSubchannelOwner, HealthPickerSource {
     if (failure) this.forward(connectivityState.TRANSIENT_FAILURE, failure.picker, failure.errorMessage);
   }
 
-  private recompute(): void {
-    const now = this.env.now();
-    let healthy = 0;
-    let unknown = 0;
-    let oldest = Number.POSITIVE_INFINITY;
-    let newest = Number.NEGATIVE_INFINITY;
-    for (const entry of this.entries.values()) {
-      const ejection = this.detector?.ejectionOf(entry.key) ?? null;
-      const condition = endpointCondition(entry.wrappers, ejection ? ejection.reason : null);
-      const cls = healthClass(condition);
-      if (cls === 'healthy' && entry.condition.t !== 'healthy') {
-        entry.healthySince = entry.warm ? Number.NEGATIVE_INFINITY : now;
-      }
-      if (cls !== 'unknown') entry.warm = false;
-      if (condition.t !== entry.condition.t) this.observeChange(entry.key, entry.condition, condition);
-      entry.condition = condition;
-      if (cls === 'unknown') unknown++;
-      if (cls === 'healthy') {
-        healthy++;
-        oldest = Math.min(oldest, entry.healthySince);
-        newest = Math.max(newest, entry.healthySince);
-      }
-    }
-    const panic = inPanic(healthy + unknown, this.entries.size, this.settings.panicThresholdPercent);
-    if (panic !== this.panic) this.observer?.emit(panic ? 'panic_entered' : 'panic_left', undefined, `${healthy} of ${this.entries.size} endpoints healthy`);
-    this.panic = panic;
-    this.oldestHealthySince = oldest;
-    this.rampUntil = this.slowStart !== null && healthy > 1 ? newest + this.slowStart.windowMs : Number.NEGATIVE_INFINITY;
-  }
-
-  /** Reports a condition change as an event (connecting and awaiting a first answer are not news). */
-  private observeChange(key: string, from: EndpointCondition, to: EndpointCondition): void {
-    const o = this.observer;
-    if (!o) return;
-    if (from.t === 'ejected') o.emit('endpoint_returned', key, to.t === 'healthy' ? undefined : to.t);
-    switch (to.t) {
-      case 'healthy':
-        if (from.t !== 'ejected') o.emit('endpoint_healthy', key);
-        break;
-      case 'ejected':
-        o.emit('endpoint_ejected', key, to.reason);
-        break;
-      case 'not_serving':
-        o.emit('endpoint_not_serving', key, to.status);
-        break;
-      case 'health_check_failing':
-        o.emit('endpoint_health_check_failing', key, to.error);
-        break;
-      case 'transient_failure':
-        o.emit('endpoint_unreachable', key, to.error);
-        break;
-      default:
-        break;
-    }
-  }
-
   private passes(wrapper: HealthSubchannel): boolean {
     if (!healthCheckPasses(wrapper.health)) return false;
     const key = wrapper.endpoint?.key;
-    return key === undefined || this.detector?.ejectionOf(key) == null;
+    return key === undefined || this.model.ejectionOf(key) === null;
   }
 
   /** The child's state, passed up: READY pickers wrapped, TRANSIENT_FAILURE explained. */
   private forward(state: connectivityState, picker: experimental.Picker, errorMessage: string | null): void {
     if (this.destroyed) return;
-    if (this.passthrough) {
-      this.parent.updateState(state, picker, errorMessage);
-      return;
-    }
     this.childFailure = state === connectivityState.TRANSIENT_FAILURE ? { picker, errorMessage } : null;
     if (state === connectivityState.READY) {
-      this.parent.updateState(state, new HealthPicker(picker, this), errorMessage);
+      this.parent.updateState(state, new HealthPicker(picker, this.model, this.env), errorMessage);
     } else if (state === connectivityState.TRANSIENT_FAILURE && this.entries.size > 0) {
-      const conditions = [...this.entries.values()].map((e) => e.condition);
-      if (conditions.some((c) => c.t === 'awaiting_health_check')) {
+      if (this.model.awaitingHealthCheck()) {
         // "the subchannel will [...] report CONNECTING until it receives the first health check
         // response" - A17; leaves can only say TRANSIENT_FAILURE for unhealthy, so queue here.
-        this.parent.updateState(connectivityState.CONNECTING, new experimental.QueuePicker(this.balancer), null);
+        this.parent.updateState(connectivityState.CONNECTING, new experimental.QueuePicker(this), null);
         return;
       }
-      const message = noHealthyEndpointMessage(this.serviceName ?? '', conditions, this.resolutionNote);
+      const message = this.model.noHealthyEndpointMessage(this.serviceName ?? '', this.resolutionNote);
       this.parent.updateState(state, new experimental.UnavailablePicker({ details: message }), message);
     } else {
       this.parent.updateState(state, picker, errorMessage);

@@ -5,68 +5,55 @@
  * the picker" - grpc-js subchannel-interface.ts).
  */
 import { experimental, type Metadata, type status as Status } from '@grpc/grpc-js';
-import { HealthSubchannel, type EndpointHandle } from './health-subchannel.js';
-import { slowStartFactor, slowStartPick, type SlowStartSettings } from '../core/health/slow-start.js';
-
-/** What the picker reads from its layer; the layer owns and updates it, the picker only reads. */
-export interface HealthPickerSource {
-  /** Slow start settings, or null when off. */
-  readonly slowStart: SlowStartSettings | null;
-  /** While now < rampUntil some healthy endpoint is still ramping up. */
-  readonly rampUntil: number;
-  /** When the longest-healthy endpoint became healthy. */
-  readonly oldestHealthySince: number;
-  /** Whether call results are counted (outlier ejection is on). */
-  readonly counting: boolean;
-  /** Clock, ms. */
-  now(): number;
-  /** Uniform [0, 1). */
-  random(): number;
-  /** The slow start factor of `endpoint` at `now` (1 when it is not ramping). */
-  factorOf(endpoint: EndpointHandle | undefined, now: number): number;
-  /** Records the end of a call to `endpoint`. */
-  recordResult(endpoint: EndpointHandle, code: Status): void;
-}
+import type { PickerEnv } from '../core/pickers/picker.js';
+import type { EndpointSetHealth } from '../core/health/endpoint-set-health.js';
+import { slowStartPick } from '../core/health/slow-start.js';
+import { HealthSubchannel } from './health-subchannel.js';
 
 /** Wraps a child picker; see the module comment. */
 export class HealthPicker implements experimental.Picker {
   constructor(
     private readonly child: experimental.Picker,
-    private readonly source: HealthPickerSource,
+    /** The channel's health model: the picker reads its ramp and feeds it call results. */
+    private readonly health: EndpointSetHealth,
+    private readonly env: PickerEnv,
   ) {}
 
   pick(args: experimental.PickArgs): experimental.PickResult {
     let result = this.child.pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     if (!(result.subchannel instanceof HealthSubchannel)) return result;
-    const source = this.source;
-    const slowStart = source.slowStart;
-    if (slowStart !== null) {
-      const now = source.now();
-      if (now < source.rampUntil) {
-        const maxFactor = slowStartFactor(now - source.oldestHealthySince, slowStart);
+    const health = this.health;
+    const rampUntil = health.rampUntil;
+    if (rampUntil !== Number.NEGATIVE_INFINITY) {
+      const now = this.env.now();
+      if (now < rampUntil) {
         result = slowStartPick(
           result,
           () => {
             const again = this.child.pick(args);
             return again.pickResultType === experimental.PickResultType.COMPLETE && again.subchannel instanceof HealthSubchannel ? again : null;
           },
-          (r) => source.factorOf((r.subchannel as HealthSubchannel).endpoint, now),
-          maxFactor,
-          () => source.random(),
+          (r) => {
+            const endpoint = (r.subchannel as HealthSubchannel).endpoint;
+            return endpoint === undefined ? 1 : health.factorOf(endpoint.key, now);
+          },
+          health.maxFactor(now),
+          this.env.random,
         );
       }
     }
     const wrapper = result.subchannel as HealthSubchannel;
     const subchannel = wrapper.unwrap();
     const endpoint = wrapper.endpoint;
-    if (!source.counting || endpoint === undefined) return { ...result, subchannel } as experimental.PickResult;
+    if (!health.counting || endpoint === undefined) return { ...result, subchannel } as experimental.PickResult;
     const inner = result.onCallEnded;
+    const key = endpoint.key;
     return {
       ...result,
       subchannel,
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
-        source.recordResult(endpoint, code);
+        health.recordResult(key, code);
         inner?.(code, details, metadata);
       },
     } as experimental.PickResult;

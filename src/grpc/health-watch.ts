@@ -18,8 +18,8 @@ import type { HealthCheckStatus } from '../core/health/endpoint-condition.js';
 import { HEALTH_CHECK_BACKOFF } from '../core/health/health-defaults.js';
 import { statusName } from '../core/status.js';
 
-/** Receives the health of a subchannel; `fresh` is true when the server just sent it (not a replay to a new listener). */
-export type HealthWatchListener = (status: HealthCheckStatus, fresh: boolean) => void;
+/** Receives the health of a subchannel: the status known when it subscribes, then every change. */
+export type HealthWatchListener = (status: HealthCheckStatus) => void;
 
 const WATCH = healthService.Watch!;
 const UNUSED_CREDENTIALS = credentials.createInsecure();
@@ -90,7 +90,7 @@ class HealthWatch {
       // server that did not implement the service may now run a version that does).
       this.stop({ t: 'idle' });
       this.backoff.reset();
-      this.publish({ t: 'pending' }, false);
+      this.publish({ t: 'pending' });
     }
   };
 
@@ -105,13 +105,13 @@ class HealthWatch {
     );
     const state: StreamState = { t: 'watching', call, received: false };
     this.state = state;
-    if (this.current.t !== 'pending') this.publish({ t: 'pending' }, false);
+    if (this.current.t !== 'pending') this.publish({ t: 'pending' });
     call.on('data', (response: { status?: string }) => {
       if (this.state !== state) return;
       state.received = true;
       this.backoff.reset();
       const status = response.status ?? 'UNKNOWN';
-      this.publish(status === 'SERVING' ? { t: 'serving' } : { t: 'not_serving', status }, true);
+      this.publish(status === 'SERVING' ? { t: 'serving' } : { t: 'not_serving', status });
     });
     // Every end, OK or not, arrives as 'status'; 'error' needs a listener or it would throw.
     call.on('error', () => {});
@@ -128,12 +128,12 @@ class HealthWatch {
         `grpc-ha: ${this.subchannel.getAddress()} does not implement grpc.health.v1.Health (UNIMPLEMENTED): ` +
           `health checking disabled for this connection, endpoint treated as healthy (gRFC A17)`,
       );
-      this.publish({ t: 'disabled' }, true);
+      this.publish({ t: 'disabled' });
       return;
     }
     if (this.subchannel.getConnectivityState() !== connectivityState.READY) {
       this.state = { t: 'idle' };
-      this.publish({ t: 'pending' }, false);
+      this.publish({ t: 'pending' });
       return;
     }
     if (received) {
@@ -148,7 +148,7 @@ class HealthWatch {
     const next: StreamState = { t: 'backoff', timer };
     this.state = next;
     const error = `${statusName(end.code)}: ${end.details}`;
-    this.publish({ t: 'failing', error }, true);
+    this.publish({ t: 'failing', error });
   }
 
   private stop(next: StreamState): void {
@@ -158,9 +158,9 @@ class HealthWatch {
     else if (state.t === 'backoff') clearTimeout(state.timer);
   }
 
-  private publish(status: HealthCheckStatus, fresh: boolean): void {
+  private publish(status: HealthCheckStatus): void {
     this.current = status;
-    for (const listener of [...this.listeners]) listener(status, fresh);
+    for (const listener of [...this.listeners]) listener(status);
   }
 }
 
@@ -168,8 +168,8 @@ const watches = new WeakMap<object, Map<string, HealthWatch>>();
 
 /**
  * Subscribes `listener` to the health of `subchannel`'s connection for `serviceName`, starting
- * the Watch stream if this is its first listener. The listener hears the current status at once
- * (not fresh), then every change. Returns the unsubscribe function.
+ * the Watch stream if this is its first listener. The listener hears the current status at once,
+ * then every change. Returns the unsubscribe function.
  */
 export function watchHealth(
   subchannel: experimental.SubchannelInterface,
@@ -191,7 +191,7 @@ export function watchHealth(
   }
   const w = watch;
   w.add(listener);
-  listener(w.status, false);
+  listener(w.status);
   let subscribed = true;
   return () => {
     if (subscribed) w.remove(listener);

@@ -1,17 +1,17 @@
 /**
- * The grpc-js load balancer behind every grpc-ha picker policy. It keeps one pick_first leaf per
+ * The bare grpc-js load balancer of every grpc-ha picker policy. It keeps one pick_first leaf per
  * endpoint connected (as grpc-js round_robin does), tracks each endpoint's live load from the
  * pick result's onCallStarted/onCallEnded, and on every change hands the READY endpoints to the
- * policy's pure picker as an immutable snapshot. It composes the health layer (health-layer.ts): the
- * leaves see health-checked, ejectable subchannels, and the layer wraps the pickers.
+ * policy's pure picker as an immutable snapshot. It knows nothing of health: the health layer
+ * (health-layer.ts) is its parent, composed once per channel, so the leaves see health-checked,
+ * ejectable subchannels and the layer wraps the pickers.
  */
 import { connectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
 import { ENDPOINT_FAILURE_CODES } from '../core/status.js';
 import { EndpointLoad, type EwmaSettings } from '../core/pickers/endpoint-load.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../core/pickers/picker.js';
-import { HealthLayer } from './health-layer.js';
 import type { CallStats } from '../observe/call-stats.js';
-import { ChannelObserver, type EndpointState } from '../observe/channel-observer.js';
+import type { EndpointCallStats } from '../observe/channel-observer.js';
 import { attributesOf, endpointKey } from './endpoint-attributes.js';
 import { PolicyConfig } from '../core/policies/policy-config.js';
 
@@ -46,7 +46,27 @@ class Child implements PickerEndpoint {
   }
 }
 
-/** The base class of every grpc-ha picker policy's balancer. */
+/** What the balancer knows of one endpoint: its connection and its load (the health layer adds health). */
+export interface EndpointLoadState {
+  /** "host:port" (several addresses joined by commas). */
+  readonly endpoint: string;
+  /** Connectivity of its leaf: IDLE, CONNECTING, READY, TRANSIENT_FAILURE. */
+  readonly connectivity: string;
+  /** The last connection error of its leaf, while it is not READY. */
+  readonly connectionError: string | null;
+  readonly weight: number;
+  readonly inFlight: number;
+  /** Latency estimate (peak EWMA), ms; null before the first sample. */
+  readonly ewmaMs: number | null;
+  readonly started: number;
+  readonly finished: number;
+  readonly failed: number;
+  readonly lastError: CallStats['lastError'];
+  /** What the registry says of it (zone, version, labels, instance id). */
+  readonly metadata?: unknown;
+}
+
+/** The balancer of every grpc-ha picker policy, under the health layer. */
 export class PickerLoadBalancer implements experimental.LoadBalancer {
   private children = new Map<string, Child>();
   private config: PolicyConfig | null = null;
@@ -54,21 +74,15 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
   private lastError: string | null = null;
   private resolutionNote = '';
   private lastPicker: EndpointPicker | undefined;
-  private readonly health: HealthLayer;
-  /** The health layer's helper: leaves get wrapped subchannels, pickers go up through the layer. */
-  private readonly helper: experimental.ChannelControlHelper;
-  private readonly observer: ChannelObserver;
 
   constructor(
-    helper: experimental.ChannelControlHelper,
+    /** The health layer's helper: leaves get wrapped subchannels, pickers go up through the layer. */
+    private readonly helper: experimental.ChannelControlHelper,
     private readonly typeName: string,
+    /** Where the calls of each endpoint are counted (the channel's observer). */
+    private readonly calls: EndpointCallStats,
     private readonly env: PickerEnv = defaultPickerEnv,
-  ) {
-    this.observer = new ChannelObserver(typeName);
-    this.observer.describe = () => this.describe();
-    this.health = new HealthLayer(helper, this, typeName, env, this.observer);
-    this.helper = this.health.helper;
-  }
+  ) {}
 
   updateAddressList(
     endpointList: experimental.StatusOr<experimental.Endpoint[]>,
@@ -79,8 +93,6 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
     if (!(lbConfig instanceof PolicyConfig) || lbConfig.getLoadBalancerName() !== this.typeName) return false;
     this.config = lbConfig;
     this.resolutionNote = resolutionNote;
-    this.observer.updateOptions(options);
-    this.health.update(endpointList.ok ? endpointList.value : null, lbConfig.health, options, resolutionNote);
     if (!endpointList.ok) {
       // Keep serving from the endpoints we know; only with none is the resolver error the answer.
       if (this.children.size === 0) {
@@ -108,7 +120,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
       child.weight = lbConfig.weights.get(key) ?? attributesOf(endpoint)?.weight ?? 1;
     }
     const previous = this.children;
-    this.observer.retain(new Set(next.keys()));
+    this.calls.retain(new Set(next.keys()));
     // The new map first: a leaf whose subchannel is already READY (shared with another channel)
     // reports so from startConnecting, and only a child in the map may report.
     this.children = next;
@@ -137,8 +149,6 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
   }
 
   destroy(): void {
-    this.observer.close();
-    this.health.destroy();
     for (const child of this.children.values()) child.leaf.destroy();
     this.children.clear();
   }
@@ -157,7 +167,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
     const child: Child = new Child(
       key,
       endpoint,
-      this.observer.statsOf(key),
+      this.calls.statsOf(key),
       experimental.createChildChannelControlHelper(this.helper, {
         updateState: (state, _picker, errorMessage) => {
           if (this.children.get(key) !== child) return; // a destroyed child's late update
@@ -213,20 +223,17 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
     }
   }
 
-  /** The live state of every endpoint, for the admin API. */
-  private describe(): EndpointState[] {
+  /** Each endpoint's connection and load, for the admin API (the health layer adds its health). */
+  endpointLoads(): EndpointLoadState[] {
     const now = this.env.now();
     const decayMs = this.config?.ewma.decayMs ?? 10_000;
     return [...this.children.values()].map((child) => {
-      const health = this.observer.health?.(child.key);
       const ewma = child.load.estimate(now, decayMs);
       const attributes = attributesOf(child.endpoint);
       return {
         endpoint: child.key,
         connectivity: ConnectivityState[child.state],
-        health: health?.condition ?? (child.state === ConnectivityState.READY ? 'healthy' : ConnectivityState[child.state].toLowerCase()),
-        ...(health?.reason ? { healthReason: health.reason } : child.lastError && child.state !== ConnectivityState.READY ? { healthReason: child.lastError } : {}),
-        ...(health?.ejectedUntil !== undefined ? { ejectedUntil: health.ejectedUntil } : {}),
+        connectionError: child.state === ConnectivityState.READY ? null : child.lastError,
         weight: child.weight,
         inFlight: child.load.inFlight,
         ewmaMs: Number.isNaN(ewma) ? null : Math.round(ewma * 1000) / 1000,

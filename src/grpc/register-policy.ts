@@ -1,16 +1,21 @@
 /** Registers a grpc-ha policy definition with grpc-js under its config key. */
 import { experimental, logVerbosity } from '@grpc/grpc-js';
-import { PickerLoadBalancer } from './picker-balancer.js';
+import { HealthLayer } from './health-layer.js';
 import { parsePolicyConfig, PolicyConfig, type PolicyDefinition } from '../core/policies/policy-config.js';
 
 /**
- * Makes `definition` selectable by `{"loadBalancingConfig": [{"<name>": {...}}]}` in any channel.
- * Returns the policy's config validator (throws GrpcHaError naming the field).
+ * Makes `definition` selectable by `{"loadBalancingConfig": [{"<name>": {...}}]}` in any channel:
+ * the health layer over the policy's bare picker balancer, health composed once. Returns the
+ * policy's config validator (throws GrpcHaError naming the field).
  */
 export function registerPolicy<Options>(definition: PolicyDefinition<Options>): (json: unknown) => unknown {
-  class Balancer extends PickerLoadBalancer {
+  class Balancer extends HealthLayer {
     constructor(helper: experimental.ChannelControlHelper) {
-      super(helper, definition.name);
+      super(helper, definition.name, (config) =>
+        config instanceof PolicyConfig && config.getLoadBalancerName() === definition.name
+          ? { health: config.health, child: { t: 'picker', config } }
+          : null,
+      );
     }
   }
   class Config extends PolicyConfig<Options> {

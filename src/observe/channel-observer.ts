@@ -1,11 +1,13 @@
 /**
  * What the admin API, /metrics and the dashboard know of each client channel: one
- * ChannelObserver per grpc-ha balancer, registered while the balancer lives. The balancer hands
- * each endpoint its CallStats (written on the hot path) and a `describe()` for the live state;
- * the health layer reports condition changes, which become events.
+ * ChannelObserver per grpc-ha channel (its health layer), registered while the channel lives.
+ * The observer reads the channel through a view its owner implements (panic mode, ejection
+ * counters, each endpoint's live state), keeps each endpoint's CallStats (written by the picker
+ * balancer on the hot path), and puts the channel's state changes on the event bus.
  */
 import { splitTarget, targetService } from '../core/target-uri.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
+import type { EjectionCounters } from '../core/health/outlier-detector.js';
 import { CallStats } from './call-stats.js';
 import { emitEvent, type EventName } from './events.js';
 
@@ -40,11 +42,22 @@ export interface EndpointState {
   readonly metadata?: unknown;
 }
 
-/** Health facts of one endpoint, from the health layer. */
-export interface EndpointHealth {
-  readonly condition: string;
-  readonly reason?: string;
-  readonly ejectedUntil?: number;
+/** What an observed channel shows; its owner (the channel's health layer) implements it. */
+export interface ChannelView {
+  /** Whether health is disregarded now (too few healthy endpoints: Envoy's panic threshold). */
+  readonly panic: boolean;
+  /** Outlier ejection counters, or null when outlier ejection is off. */
+  readonly ejections: EjectionCounters | null;
+  /** Live state of every endpoint. */
+  endpoints(): EndpointState[];
+}
+
+/** Per-endpoint call statistics of a channel, written by its picker balancer. */
+export interface EndpointCallStats {
+  /** The endpoint's call statistics, created on first use. */
+  statsOf(key: string): CallStats;
+  /** Keeps only the statistics of `keys` (the endpoints still in the list). */
+  retain(keys: ReadonlySet<string>): void;
 }
 
 /** Live state of one channel. */
@@ -55,7 +68,7 @@ export interface ChannelState {
   /** Whether the health layer disregards health (too few healthy endpoints). */
   readonly panic: boolean;
   /** Outlier ejections: detected / enforced per detector, and overflow (Envoy's names). */
-  readonly ejections?: unknown;
+  readonly ejections?: EjectionCounters;
   readonly endpoints: readonly EndpointState[];
 }
 
@@ -67,22 +80,20 @@ export function observedChannels(): Iterable<ChannelObserver> {
   return channels;
 }
 
-/** One grpc-ha balancer, seen from outside. */
-export class ChannelObserver {
+/** One grpc-ha channel, seen from outside. */
+export class ChannelObserver implements EndpointCallStats {
   readonly id = nextId++;
   /** Metrics/event label; set from the channel options on each update. */
   service: string;
   /** Per endpoint call statistics, kept while the endpoint is in the channel's list. */
   readonly stats = new Map<string, CallStats>();
-  /** Health facts, installed by the health layer. */
-  health: ((key: string) => EndpointHealth | undefined) | null = null;
-  /** Panic mode and ejection counters, installed by the health layer. */
-  healthSummary: (() => { panic: boolean; ejections?: unknown }) | null = null;
-  /** The balancer's own view of its endpoints, installed by it. */
-  describe: (() => EndpointState[]) | null = null;
   private closed = false;
 
-  constructor(readonly policy: string) {
+  constructor(
+    readonly policy: string,
+    /** The channel as its owner shows it. */
+    readonly view: ChannelView,
+  ) {
     this.service = `${policy}#${this.id}`;
     channels.add(this);
   }
@@ -113,8 +124,15 @@ export class ChannelObserver {
 
   /** The channel's live state. */
   state(): ChannelState {
-    const summary = this.healthSummary?.() ?? { panic: false };
-    return { id: this.id, service: this.service, policy: this.policy, ...summary, endpoints: this.describe?.() ?? [] };
+    const { panic, ejections } = this.view;
+    return {
+      id: this.id,
+      service: this.service,
+      policy: this.policy,
+      panic,
+      ...(ejections ? { ejections: structuredClone(ejections) } : {}),
+      endpoints: this.view.endpoints(),
+    };
   }
 
   /** Unregisters (the balancer was destroyed). */

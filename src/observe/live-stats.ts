@@ -51,7 +51,7 @@ export class LiveStats {
     // service → endpoint → sums over the channels of the service (two clients of one service add up)
     const services = new Map<string, Map<string, { calls: number; errors: number; delta: Float64Array; inFlight: number; health: string }>>();
     for (const channel of observedChannels()) {
-      const described = new Map((channel.describe?.() ?? []).map((e) => [e.endpoint, e]));
+      const described = new Map(channel.view.endpoints().map((e) => [e.endpoint, e]));
       let endpoints = services.get(channel.service);
       if (!endpoints) services.set(channel.service, (endpoints = new Map()));
       for (const [endpoint, stats] of channel.stats) {

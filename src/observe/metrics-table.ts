@@ -5,6 +5,7 @@
  * The hot path writes plain numbers (call-stats.ts); these readers turn them into series.
  */
 import { status as Status } from '@grpc/grpc-js';
+import { CONDITION_KINDS } from '../core/health/endpoint-condition.js';
 import { observedChannels } from './channel-observer.js';
 import { clientAttemptStats } from './client-attempt-stats.js';
 import { eventCounts } from './events.js';
@@ -30,8 +31,8 @@ export interface MetricDefinition {
 const CODE_NAMES: string[] = [];
 for (const [name, code] of Object.entries(Status)) if (typeof code === 'number') CODE_NAMES[code] = name;
 
-/** Endpoint conditions of the health layer, as the health gauge's `state` label. */
-export const HEALTH_STATES = ['healthy', 'ejected', 'not_serving', 'health_check_failing', 'awaiting_health_check', 'connecting', 'transient_failure'] as const;
+/** Endpoint conditions of the health model, as the health gauge's `state` label. */
+export const HEALTH_STATES = CONDITION_KINDS;
 
 function* endpoints() {
   for (const channel of observedChannels()) {
@@ -77,7 +78,7 @@ export const METRICS: readonly MetricDefinition[] = [
     help: 'Calls in flight on an endpoint.',
     labels: ['service', 'endpoint'],
     read: (emit) => {
-      for (const channel of observedChannels()) for (const e of channel.describe?.() ?? []) emit({ service: channel.service, endpoint: e.endpoint }, e.inFlight);
+      for (const channel of observedChannels()) for (const e of channel.view.endpoints()) emit({ service: channel.service, endpoint: e.endpoint }, e.inFlight);
     },
   },
   {
@@ -87,7 +88,7 @@ export const METRICS: readonly MetricDefinition[] = [
     labels: ['service', 'endpoint'],
     read: (emit) => {
       for (const channel of observedChannels()) {
-        for (const e of channel.describe?.() ?? []) if (e.ewmaMs !== null) emit({ service: channel.service, endpoint: e.endpoint }, e.ewmaMs / 1000);
+        for (const e of channel.view.endpoints()) if (e.ewmaMs !== null) emit({ service: channel.service, endpoint: e.endpoint }, e.ewmaMs / 1000);
       }
     },
   },
@@ -98,7 +99,7 @@ export const METRICS: readonly MetricDefinition[] = [
     labels: ['service', 'endpoint', 'state'],
     read: (emit) => {
       for (const channel of observedChannels()) {
-        for (const e of channel.describe?.() ?? []) {
+        for (const e of channel.view.endpoints()) {
           for (const state of HEALTH_STATES) emit({ service: channel.service, endpoint: e.endpoint, state }, e.health === state ? 1 : 0);
         }
       }
@@ -110,7 +111,7 @@ export const METRICS: readonly MetricDefinition[] = [
     help: '1 while a channel disregards health because too few endpoints are healthy (Envoy panic threshold).',
     labels: ['service'],
     read: (emit) => {
-      for (const channel of observedChannels()) emit({ service: channel.service }, channel.healthSummary?.().panic ? 1 : 0);
+      for (const channel of observedChannels()) emit({ service: channel.service }, channel.view.panic ? 1 : 0);
     },
   },
   {
@@ -120,9 +121,7 @@ export const METRICS: readonly MetricDefinition[] = [
     labels: ['service', 'detector', 'outcome'],
     read: (emit) => {
       for (const channel of observedChannels()) {
-        const counters = channel.healthSummary?.().ejections as
-          | { detected: Record<string, number>; enforced: Record<string, number>; overflow: number }
-          | undefined;
+        const counters = channel.view.ejections;
         if (!counters) continue;
         for (const outcome of ['detected', 'enforced'] as const) {
           for (const [detector, n] of Object.entries(counters[outcome])) emit({ service: channel.service, detector, outcome }, n);

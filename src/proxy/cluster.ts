@@ -6,11 +6,11 @@
  */
 import { isEndpointFailure } from '../core/status.js';
 import { idempotentMatcher } from '../core/idempotent-methods.js';
-import { emitEvent } from '../observe/events.js';
 import type { ProxyClusterState } from '../observe/proxy-state.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../core/pickers/picker.js';
 import { slowStartPick } from '../core/health/slow-start.js';
-import { ClusterHealth } from './cluster-health.js';
+import type { EndpointSetHealth } from '../core/health/endpoint-set-health.js';
+import { clusterHealth, selectBackends } from './cluster-health.js';
 import { createEndpointSource, type EndpointSource, type ProxyEndpoint } from './endpoint-source.js';
 import type { ClusterConfig } from './proxy-config.js';
 
@@ -57,7 +57,7 @@ export class Cluster {
   private closed = false;
   /** The header carrying the ring-hash key, if the policy uses one. */
   readonly hashHeader: string | undefined;
-  private readonly health: ClusterHealth;
+  private readonly health: EndpointSetHealth;
   /** With retries on: the backend each call was last given, so that a retry goes elsewhere ("next backend"). */
   private readonly retried: WeakMap<PendingCall, Upstream> | null;
   private readonly retry: { readonly attempts: number; readonly idempotent: (path: string) => boolean } | null;
@@ -72,16 +72,7 @@ export class Cluster {
     this.retry = config.retry ? { attempts: config.retry.attempts, idempotent: idempotentMatcher(config.retry.idempotentMethods) } : null;
     this.source = createEndpointSource(config.target, `clusters.${config.name}.target`);
     const log = options.log ?? (() => {});
-    this.health = new ClusterHealth(
-      config.health,
-      config.healthCheck !== null,
-      this.env,
-      () => this.scheduleRebuild(),
-      (m) => log(`cluster ${config.name}: ${m}`),
-      // On the bus for the dashboard, /metrics and onEvent(); the proxy's own log line above says it already.
-      (event, endpoint, reason) =>
-        emitEvent({ event, service: config.name, source: 'proxy', ...(endpoint ? { endpoint } : {}), ...(reason ? { reason } : {}) }, { log: false }),
-    );
+    this.health = clusterHealth(config, this.env, log, () => this.scheduleRebuild());
   }
 
   /** Subscribes to the endpoint source and starts connecting to backends. */
@@ -102,7 +93,7 @@ export class Cluster {
     if (health.rampUntil !== Number.NEGATIVE_INFINITY) {
       const now = this.env.now();
       if (now < health.rampUntil) {
-        i = slowStartPick(i, () => picker.pick(hashKey), (k) => health.factorOf(list[k]!, now), health.maxFactor(now), this.env.random);
+        i = slowStartPick(i, () => picker.pick(hashKey), (k) => health.factorOf(list[k]!.address, now), health.maxFactor(now), this.env.random);
       }
     }
     const chosen = list[i]!;
@@ -272,10 +263,7 @@ export class Cluster {
         windowBytes: this.options.windowBytes,
         healthCheck: this.config.healthCheck,
         random: this.env.random,
-        onChange: (changed) => {
-          this.health.upstreamChanged(changed);
-          this.scheduleRebuild();
-        },
+        onChange: () => this.scheduleRebuild(),
       });
       this.upstreams.set(e.address, u);
       u.connect();
@@ -286,7 +274,7 @@ export class Cluster {
         u.close();
       }
     }
-    this.health.setBackends(this.upstreams.keys());
+    this.health.setEndpoints(this.upstreams.keys());
     this.rebuild();
   }
 
@@ -303,7 +291,7 @@ export class Cluster {
   private rebuild(): void {
     const definition = this.config.policy.definition;
     const all = [...this.upstreams.values()];
-    const selected = this.health.select(all);
+    const selected = selectBackends(this.health, all, this.config.healthCheck !== null);
     const list = definition.includeUnavailable ? (selected.length > 0 ? all : []) : selected;
     const usable = new Set(selected);
     const endpoints: PickerEndpoint[] = list.map((u) => ({ key: u.address, weight: u.weight, load: u.load, available: usable.has(u) }));
