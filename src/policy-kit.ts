@@ -63,6 +63,8 @@ export {
 } from './core/health/outlier-statistics.js';
 export { slowStartFactor, keepProbability, type SlowStartSettings } from './core/health/slow-start.js';
 export { inPanic } from './core/health/panic-threshold.js';
+export { EndpointSetHealth, type EndpointSetHealthOptions } from './core/health/endpoint-set-health.js';
+export { type HealthSink, type HealthEventName } from './core/health/health-events.js';
 export { Backoff, type BackoffSettings } from './core/backoff.js';
 export {
   noHealthyEndpointMessage,

@@ -11,7 +11,7 @@ import { ENDPOINT_FAILURE_CODES } from '../core/status.js';
 import { EndpointLoad, type EwmaSettings } from '../core/pickers/endpoint-load.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../core/pickers/picker.js';
 import type { CallStats } from '../observe/call-stats.js';
-import type { EndpointCallStats } from '../observe/channel-observer.js';
+import type { EndpointCallStats, EndpointLoadFields } from '../observe/channel-observer.js';
 import { attributesOf, endpointKey } from './endpoint-attributes.js';
 import { PolicyConfig } from '../core/policies/policy-config.js';
 
@@ -47,23 +47,13 @@ class Child implements PickerEndpoint {
 }
 
 /** What the balancer knows of one endpoint: its connection and its load (the health layer adds health). */
-export interface EndpointLoadState {
+export interface EndpointLoadState extends EndpointLoadFields {
   /** "host:port" (several addresses joined by commas). */
   readonly endpoint: string;
   /** Connectivity of its leaf: IDLE, CONNECTING, READY, TRANSIENT_FAILURE. */
   readonly connectivity: string;
   /** The last connection error of its leaf, while it is not READY. */
   readonly connectionError: string | null;
-  readonly weight: number;
-  readonly inFlight: number;
-  /** Latency estimate (peak EWMA), ms; null before the first sample. */
-  readonly ewmaMs: number | null;
-  readonly started: number;
-  readonly finished: number;
-  readonly failed: number;
-  readonly lastError: CallStats['lastError'];
-  /** What the registry says of it (zone, version, labels, instance id). */
-  readonly metadata?: unknown;
 }
 
 /** The balancer of every grpc-ha picker policy, under the health layer. */

@@ -18,18 +18,8 @@ import { emitEvent, type EventName } from './events.js';
  */
 export const SERVICE_LABEL_OPTION = 'grpc.internal.no_subchannel.grpc_ha_service';
 
-/** Live state of one endpoint of a channel, as the admin API shows it. */
-export interface EndpointState {
-  /** "host:port" (several addresses joined by commas). */
-  readonly endpoint: string;
-  /** Connectivity of its connection: IDLE, CONNECTING, READY, TRANSIENT_FAILURE. */
-  readonly connectivity: string;
-  /** Health layer condition: healthy, ejected, not_serving, ... (see EndpointCondition). */
-  readonly health: string;
-  /** Why it is not healthy, when it is not. */
-  readonly healthReason?: string;
-  /** When its ejection ends (ms since the epoch), when ejected. */
-  readonly ejectedUntil?: number;
+/** What a balancer knows of one endpoint's calls and load. */
+export interface EndpointLoadFields {
   readonly weight: number;
   readonly inFlight: number;
   /** Latency estimate (peak EWMA), ms; null before the first sample. */
@@ -40,6 +30,20 @@ export interface EndpointState {
   readonly lastError: CallStats['lastError'];
   /** What the registry says of it (zone, version, labels, instance id). */
   readonly metadata?: unknown;
+}
+
+/** Live state of one endpoint of a channel, as the admin API shows it. */
+export interface EndpointState extends EndpointLoadFields {
+  /** "host:port" (several addresses joined by commas). */
+  readonly endpoint: string;
+  /** Connectivity of its connection: IDLE, CONNECTING, READY, TRANSIENT_FAILURE. */
+  readonly connectivity: string;
+  /** Health layer condition: healthy, ejected, not_serving, ... (see EndpointCondition). */
+  readonly health: string;
+  /** Why it is not healthy, when it is not. */
+  readonly healthReason?: string;
+  /** When its ejection ends (ms since the epoch), when ejected. */
+  readonly ejectedUntil?: number;
 }
 
 /** What an observed channel shows; its owner (the channel's health layer) implements it. */

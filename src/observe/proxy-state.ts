@@ -3,6 +3,7 @@
  * `/api/state`): listener counters, clusters and their backends. The proxy builds these objects;
  * the admin server, /metrics and the dashboard read them as they are typed here.
  */
+import type { EndpointCondition } from '../core/health/endpoint-condition.js';
 import type { EjectionCounters, EjectionKind } from '../core/health/outlier-detector.js';
 
 /** Connection state of a backend, as grpc-js names subchannel states. */
@@ -51,6 +52,8 @@ export interface ProxyBackendState {
   readonly lastError?: string;
   /** Present while outlier ejection keeps it out. */
   readonly ejected?: ProxyBackendEjection;
+  /** Its condition in the cluster's health model (healthy, ejected, not_serving, ...), as the dashboard shows it. */
+  readonly condition: EndpointCondition['t'];
 }
 
 /** One cluster: the backends one target reports and the calls waiting for them. */

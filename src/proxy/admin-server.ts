@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from '../observe/admin-server.js';
 import type { ChannelState, EndpointState } from '../observe/channel-observer.js';
 import { observeProxy, type ProxyBackendView } from '../observe/proxy-observer.js';
-import type { ProxyBackendState, ProxyState } from '../observe/proxy-state.js';
+import type { ProxyState } from '../observe/proxy-state.js';
 
 /** What the admin endpoint shows. */
 export interface AdminSource {
@@ -18,13 +18,6 @@ export interface AdminSource {
   healthy(): boolean;
   /** The proxy's state; /state is its JSON. */
   state(): ProxyState;
-}
-
-/** The dashboard's health word for a backend: its EndpointCondition when it is not usable. */
-function backendHealth(b: ProxyBackendState): string {
-  if (b.ejected) return 'ejected';
-  if (b.available) return 'healthy';
-  return b.health === 'not_serving' ? 'not_serving' : b.state;
 }
 
 /** The proxy's clusters as the dashboard shows channels: one per cluster, its backends as endpoints. */
@@ -41,7 +34,7 @@ function clusterChannels(state: ProxyState): ChannelState[] {
       return {
         endpoint: b.address,
         connectivity: b.state.toUpperCase(),
-        health: backendHealth(b),
+        health: b.condition,
         ...(reason ? { healthReason: reason } : {}),
         ...(b.ejected ? { ejectedUntil: now + b.ejected.remainingMs } : {}),
         weight: b.weight,

@@ -198,7 +198,11 @@ export class Cluster {
       ...(this.health.counters && { ejections: this.health.counters }),
       backends: [...this.upstreams.values()].map((u) => {
         const e = this.health.ejectionOf(u.address);
-        return { ...u.toJSON(), ...(e && { ejected: { reason: e.reason, kind: e.kind, remainingMs: Math.max(0, Math.round(e.until - this.env.now())) } }) };
+        return {
+          ...u.toJSON(),
+          ...(e && { ejected: { reason: e.reason, kind: e.kind, remainingMs: Math.max(0, Math.round(e.until - this.env.now())) } }),
+          condition: this.health.conditionOf(u.address)?.t ?? 'connecting',
+        };
       }),
     };
   }

@@ -196,7 +196,7 @@ export class Upstream {
   }
 
   /** Its state for the admin endpoint (outlier ejection is the cluster's to add). */
-  toJSON(): ProxyBackendState {
+  toJSON(): Omit<ProxyBackendState, 'ejected' | 'condition'> {
     return {
       address: this.address,
       weight: this.weight,
