@@ -8,6 +8,7 @@ NEEDED=(
   etcd:etcd-server      # test/discovery-etcd.test.ts, bench discovery: a real etcd on loopback
   etcdctl:etcd-client   # the Go naming-format interop test writes entries with etcdctl
   chromium:chromium     # test/observe-dashboard.test.ts: Playwright drives headless Chromium on the dashboard
+  dnsmasq:dnsmasq-base  # test/discovery-dns.test.ts, bench discovery: a real DNS server on loopback (no system service)
 )
 
 missing=()

@@ -21,8 +21,10 @@ export { addHealthService, type HealthService, type HealthServiceOptions, type H
 export { createLogger, type Logger } from './observe/logger.js';
 
 // Service discovery and registration: the Registry interface, its backends (embedded file
-// directory, etcd, Consul, static), grpc-js resolvers for file:, etcd:, consul:, static: targets.
+// directory, etcd, Consul, static), the read-only DNS and Kubernetes sources, and grpc-js
+// resolvers for file:, etcd:, consul:, static:, ha-dns:, k8s: targets.
 export type {
+  InstanceSource,
   Registry,
   Registration,
   RegistrationState,
@@ -39,6 +41,8 @@ export { FileRegistry, type FileRegistryOptions } from './discovery/file-registr
 export { EtcdRegistry, type EtcdRegistryOptions, type EtcdTlsOptions } from './discovery/etcd-registry.js';
 export { ConsulRegistry, type ConsulRegistryOptions, type ConsulCheck } from './discovery/consul-registry.js';
 export { StaticRegistry, type StaticRegistryOptions } from './discovery/static-registry.js';
+export { DnsDiscovery, type DnsDiscoveryOptions } from './discovery/dns/dns-discovery.js';
+export { KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discovery/kubernetes/kubernetes-discovery.js';
 export { setDiscoveryLogger, type DiscoveryLogger } from './discovery/log.js';
 
 // Observability: the admin server (Prometheus metrics, state API, dashboard), state-change events.

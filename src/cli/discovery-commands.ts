@@ -30,7 +30,13 @@ function targetOf(uri: ReturnType<typeof parseTargetUri>) {
 /** Prints the endpoints of `target` once (or on every change with `watch`). Resolves with the exit code. */
 export function runResolve(target: string, options: { watch: boolean; json: boolean; timeoutMs: number }): Promise<number> {
   const parsed = targetOf(parseTargetUri(target));
-  const registry = parsed.createRegistry();
+  let registry;
+  try {
+    registry = parsed.createSource();
+  } catch (error) {
+    if (error instanceof GrpcHaError) throw new CliError(`resolve: ${error.message}`, EXIT.USAGE);
+    throw error;
+  }
   return new Promise<number>((resolve) => {
     let first = true;
     const finish = (code: number) => {
@@ -85,7 +91,13 @@ export interface RegisterCommandOptions {
 /** Registers `address` as an instance of `service` and keeps it registered until SIGINT/SIGTERM. */
 export async function runRegister(service: string, address: string, options: RegisterCommandOptions): Promise<number> {
   const parsed = targetOf(serviceTarget(options.registry, service));
-  const registry = parsed.createRegistry();
+  let registry;
+  try {
+    registry = parsed.createRegistry();
+  } catch (error) {
+    if (error instanceof GrpcHaError) throw new CliError(`register: ${error.message}`, EXIT.USAGE);
+    throw error;
+  }
   let registration;
   try {
     registration = registry.register({

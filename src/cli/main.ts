@@ -100,12 +100,12 @@ Examples:
 
 program
   .command('resolve')
-  .description('list the instances a registry target resolves to, with their metadata')
+  .description('list the instances a registry, DNS or Kubernetes target resolves to, with their metadata')
   .argument('<target>', 'file:///SERVICE[?dir=DIR], etcd://HOST:PORT/SERVICE, consul://HOST:PORT/SERVICE, static:///ADDR,...')
   .option('--watch', 'keep printing the list whenever it changes (Ctrl-C stops)')
   .option('--json', 'one JSON object per list')
   .option('--timeout <duration>', 'give up without --watch after this long', durationMs, 5000)
-  .addHelpText('after', '\nExamples:\n  grpc-ha resolve file:///echo\n  grpc-ha resolve etcd://127.0.0.1:2379/greeter --watch')
+  .addHelpText('after', '\nExamples:\n  grpc-ha resolve file:///echo\n  grpc-ha resolve etcd://127.0.0.1:2379/greeter --watch\n  grpc-ha resolve ha-dns:///echo.prod.svc.cluster.local:50051 --watch\n  grpc-ha resolve k8s:///echo.prod:grpc --watch')
   .action(async (target: string, o: { watch?: boolean; json?: boolean; timeout: number }) => {
     const { runResolve } = await import('./discovery-commands.js');
     process.exitCode = await runResolve(target, { watch: o.watch ?? false, json: o.json ?? false, timeoutMs: o.timeout });

@@ -2,6 +2,10 @@
  * The one small interface every service registry implements (embedded file directory, etcd,
  * Consul, static lists): servers register an instance and keep it alive; resolvers watch a
  * service's instances and its central service config document.
+ *
+ * Resolvers only need the watching half, {@link InstanceSource}. DNS and Kubernetes are sources
+ * and nothing more: their records are written by someone else (the zone's owner; the kubelet and
+ * the EndpointSlice controller), so they offer no `register` that could only throw.
  */
 import type { GrpcHaError } from '../core/errors.js';
 import type { ServiceInstanceInput, ServiceInstance } from './instance.js';
@@ -56,26 +60,37 @@ export interface RegisterOptions {
   readonly onStateChange?: (state: RegistrationState) => void;
 }
 
-/** A service registry. */
-export interface Registry {
-  /** The scheme of its channel targets: "file", "etcd", "consul" or "static". */
+/** Where resolvers learn a service's instances: every registry, and the read-only DNS and Kubernetes sources. */
+export interface InstanceSource {
+  /** The scheme of its channel targets: "file", "etcd", "consul", "static", "ha-dns" or "k8s". */
   readonly scheme: string;
   /** Where it lives, for logs: "etcd 127.0.0.1:2379", "file registry /tmp/grpc-ha-registry-0". */
   readonly description: string;
+  /** Watches a service; the handler hears the first answer and every change. */
+  watch(query: ServiceQuery, handler: WatchHandler): Unsubscribe;
+  /** Asks watches of `query` to check again now (a hint; resolvers rate-limit it). */
+  resync(query: ServiceQuery): void;
+  /** Stops every watch and releases connections (a registry also deregisters what it registered). */
+  close(): Promise<void>;
+}
+
+/** A service registry: a source that servers also register in. */
+export interface Registry extends InstanceSource {
   /**
    * Registers `instance` and keeps it alive until `close()` on the returned registration:
    * refreshed before its TTL runs out, written again after the registry was unreachable or the
    * entry expired. Throws GrpcHaError(INVALID_CONFIG) naming the field when the instance is invalid.
    */
   register(instance: ServiceInstanceInput, options?: RegisterOptions): Registration;
-  /** Watches a service; the handler hears the first answer and every change. */
-  watch(query: ServiceQuery, handler: WatchHandler): Unsubscribe;
-  /** Asks watches of `query` to check again now (a hint; resolvers rate-limit it). */
-  resync(query: ServiceQuery): void;
   /** Writes a service's central service config document (validated first; throws INVALID_CONFIG). */
   putServiceConfig(service: string, document: string | object): Promise<void>;
   /** Removes a service's central service config document; clients fall back to their channel's own. */
   deleteServiceConfig(service: string): Promise<void>;
   /** Deregisters every registration made through it, stops every watch, releases connections. */
   close(): Promise<void>;
+}
+
+/** Whether `source` is a registry servers can register in (not a read-only DNS or Kubernetes source). */
+export function isRegistry(source: InstanceSource): source is Registry {
+  return typeof (source as Partial<Registry>).register === 'function';
 }

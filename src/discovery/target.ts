@@ -8,6 +8,9 @@
  *   consul://[<host:port>]/<service>[?dc=<dc>][&tag=<t>...]  default agent $CONSUL_HTTP_ADDR or 127.0.0.1:8500
  *   static:///<addr>[;weight=N][;zone=Z][;version=V][;id=I],...
  *   static:///<service>?file=<abs path of a JSON file>
+ *   ha-dns://[<dns server ip[:port]>]/<host>:<port>           A/AAAA records, re-resolved on their TTL
+ *   ha-dns://[<dns server ip[:port]>]/<SRV name>               SRV records (ports, weights), e.g. _grpc._tcp.echo.example.com
+ *   k8s:///<service>[.<namespace>][:<port number or name>]     Kubernetes EndpointSlices
  *
  * The service name may contain "/" (etcd's Go naming uses "foo/bar/my-service"); percent-encode
  * anything else that is not URL-safe.
@@ -20,11 +23,15 @@ import { EtcdRegistry } from './etcd-registry.js';
 import { defaultRegistryDir, FileRegistry } from './file-registry.js';
 import { parseAddress } from '../core/address.js';
 import { serviceNameSchema } from './instance.js';
-import type { Registry, ServiceQuery } from './registry.js';
+import type { InstanceSource, Registry, ServiceQuery } from './registry.js';
 import { parseStaticList, StaticRegistry } from './static-registry.js';
+import { DnsDiscovery } from './dns/dns-discovery.js';
+import { parseDnsName, parseDnsServer } from './dns/dns-name.js';
+import { KubernetesDiscovery } from './kubernetes/kubernetes-discovery.js';
+import { parseKubernetesName } from './kubernetes/kubernetes-name.js';
 
 /** The URI schemes grpc-ha registers resolvers for. */
-export const DISCOVERY_SCHEMES = ['file', 'etcd', 'consul', 'static'] as const;
+export const DISCOVERY_SCHEMES = ['file', 'etcd', 'consul', 'static', 'ha-dns', 'k8s'] as const;
 
 /** One of {@link DISCOVERY_SCHEMES}. */
 export type DiscoveryScheme = (typeof DISCOVERY_SCHEMES)[number];
@@ -47,7 +54,9 @@ export interface DiscoveryTarget {
   readonly query: ServiceQuery;
   /** Targets with equal keys share one registry client in a process. */
   readonly registryKey: string;
-  /** Creates the registry client the target names (when no registry is passed in the channel options). */
+  /** Creates the source the target names (when none is passed in the channel options). */
+  createSource(): InstanceSource;
+  /** Creates the registry to register in; throws GrpcHaError(INVALID_CONFIG) for the read-only schemes (ha-dns, k8s). */
   createRegistry(settings?: RegistrySettings): Registry;
   /** The target as given, for messages. */
   readonly text: string;
@@ -71,6 +80,8 @@ const KNOWN_PARAMS: Record<DiscoveryScheme, readonly string[]> = {
   etcd: ['tag'],
   consul: ['dc', 'tag'],
   static: ['file', 'tag'],
+  'ha-dns': [],
+  k8s: [],
 };
 
 /**
@@ -112,7 +123,42 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
     if (!result.success) fail(`service name ${result.error.issues[0]!.message}, got ${JSON.stringify(service)}`);
   };
 
+  const checked = (parse: () => unknown) => {
+    try {
+      parse();
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  };
+
   switch (scheme) {
+    case 'ha-dns': {
+      const servers = uri.authority ? [uri.authority] : undefined;
+      checked(() => {
+        parseDnsName(service);
+        if (servers) parseDnsServer(servers[0]!);
+      });
+      return {
+        scheme,
+        text,
+        query: { service },
+        registryKey: `ha-dns|${uri.authority ?? ''}`,
+        createSource: () => new DnsDiscovery(servers ? { servers } : {}),
+        createRegistry: () => readOnly(scheme, "the DNS zone's owner writes its records"),
+      };
+    }
+    case 'k8s': {
+      if (uri.authority) fail('k8s targets take no authority: write k8s:///service.namespace:port');
+      checked(() => parseKubernetesName(service));
+      return {
+        scheme,
+        text,
+        query: { service },
+        registryKey: 'k8s|',
+        createSource: () => new KubernetesDiscovery(),
+        createRegistry: () => readOnly(scheme, 'the kubelet and the EndpointSlice controller publish ready pods; pair serve() with a gRPC readiness probe'),
+      };
+    }
     case 'file': {
       if (uri.authority) fail('file targets take no authority: write file:///<service>?dir=<dir>');
       checkService();
@@ -124,7 +170,7 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
         text,
         query: withTags({ service }),
         registryKey: `file|${dir}`,
-        createRegistry: (settings) => new FileRegistry({ dir, ...(settings?.entryTtlMs !== undefined && { ttlMs: settings.entryTtlMs }) }),
+        ...registryTarget((settings) => new FileRegistry({ dir, ...(settings?.entryTtlMs !== undefined && { ttlMs: settings.entryTtlMs }) })),
       };
     }
     case 'etcd': {
@@ -135,7 +181,7 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
         text,
         query: withTags({ service }),
         registryKey: `etcd|${endpoints.join(',')}`,
-        createRegistry: (settings) => new EtcdRegistry({ endpoints, ...(settings?.entryTtlMs !== undefined && { leaseTtlS: Math.ceil(settings.entryTtlMs / 1000) }) }),
+        ...registryTarget((settings) => new EtcdRegistry({ endpoints, ...(settings?.entryTtlMs !== undefined && { leaseTtlS: Math.ceil(settings.entryTtlMs / 1000) }) })),
       };
     }
     case 'consul': {
@@ -150,8 +196,8 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
         text,
         query: withTags(dc === null ? { service } : { service, datacenter: dc }),
         registryKey: `consul|${agent}`,
-        createRegistry: (settings) =>
-          new ConsulRegistry({ address: agent!, ...(settings?.entryTtlMs !== undefined && { check: { type: 'ttl', ttlS: Math.ceil(settings.entryTtlMs / 1000) } }) }),
+        ...registryTarget((settings) =>
+          new ConsulRegistry({ address: agent!, ...(settings?.entryTtlMs !== undefined && { check: { type: 'ttl', ttlS: Math.ceil(settings.entryTtlMs / 1000) } }) })),
       };
     }
     case 'static': {
@@ -165,7 +211,7 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
           text,
           query: withTags({ service }),
           registryKey: `static-file|${path.resolve(file)}`,
-          createRegistry: () => new StaticRegistry({ file }),
+          ...registryTarget(() => new StaticRegistry({ file })),
         };
       }
       const instances = parseStaticList(service);
@@ -174,10 +220,19 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
         text,
         query: withTags({ service }),
         registryKey: `static|${service}`,
-        createRegistry: () => new StaticRegistry({ services: { [service]: instances } }),
+        ...registryTarget(() => new StaticRegistry({ services: { [service]: instances } })),
       };
     }
   }
+}
+
+/** The two factories of a registry scheme: the registry is its own source. */
+function registryTarget(create: (settings?: RegistrySettings) => Registry): Pick<DiscoveryTarget, 'createSource' | 'createRegistry'> {
+  return { createSource: () => create(), createRegistry: create };
+}
+
+function readOnly(scheme: string, why: string): never {
+  throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `${scheme}: targets are read-only, nothing registers in them: ${why}`);
 }
 
 /** Splits `host:port,host:port` (an optional http:// or https:// prefix each) and checks every address. */

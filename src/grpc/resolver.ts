@@ -1,6 +1,7 @@
 /**
- * grpc-js resolvers for the discovery schemes (file, etcd, consul, static): every channel whose
- * target names one of them follows the registry live, with every grpc-ha policy.
+ * grpc-js resolvers for the discovery schemes (file, etcd, consul, static, ha-dns, k8s): every
+ * channel whose target names one of them follows the registry (or the DNS name, or the
+ * Kubernetes Service) live, with every grpc-ha policy.
  *
  * How it plays with grpc-js (resolver.ts, resolving-load-balancer.ts):
  * - The registries push changes (inotify, etcd watch, Consul blocking query), so a result is
@@ -27,11 +28,13 @@ import { splitAddress } from '../core/address.js';
 import { type ServiceInstance } from '../discovery/instance.js';
 import { recordResolution, registryWatch } from '../observe/registry-stats.js';
 import { loggerOr, type DiscoveryLogger } from '../discovery/log.js';
-import type { Registry, Unsubscribe } from '../discovery/registry.js';
+import type { InstanceSource, Unsubscribe } from '../discovery/registry.js';
+import { dnsDefaultAuthority, parseDnsName } from '../discovery/dns/dns-name.js';
+import { kubernetesDefaultAuthority, parseKubernetesName } from '../discovery/kubernetes/kubernetes-name.js';
 import { parseServiceConfigDocument, type ServiceConfig } from '../discovery/service-config-doc.js';
 import { DISCOVERY_SCHEMES, parseDiscoveryTarget, type DiscoveryTarget } from '../discovery/target.js';
 
-/** Channel option: a Registry instance to resolve the target's service with (for TLS, auth, tokens, custom TTLs). */
+/** Channel option: a Registry (or other InstanceSource: DnsDiscovery, KubernetesDiscovery) to resolve the target's service with (for TLS, auth, tokens, custom TTLs). */
 export const REGISTRY_CHANNEL_OPTION = 'grpc-ha.registry';
 /** Channel option: least time between two re-resolution hints to the registry, ms. Defaults to 1000. */
 export const MIN_RERESOLUTION_MS_OPTION = 'grpc-ha.min_reresolution_ms';
@@ -39,17 +42,17 @@ export const MIN_RERESOLUTION_MS_OPTION = 'grpc-ha.min_reresolution_ms';
 export const DEFAULT_MIN_RERESOLUTION_MS = 1000;
 
 /** Channel options that resolve a discovery target through `registry` (merged over `base`). */
-export function registryChannelOptions(registry: Registry, base: ChannelOptions = {}): ChannelOptions {
+export function registryChannelOptions(registry: InstanceSource, base: ChannelOptions = {}): ChannelOptions {
   return { ...base, [REGISTRY_CHANNEL_OPTION]: registry };
 }
 
 /** Registries created from targets, shared by the channels naming the same one, closed with the last. */
-const sharedRegistries = new Map<string, { registry: Registry; refs: number }>();
+const sharedRegistries = new Map<string, { registry: InstanceSource; refs: number }>();
 
-function acquire(target: DiscoveryTarget): Registry {
+function acquire(target: DiscoveryTarget): InstanceSource {
   let entry = sharedRegistries.get(target.registryKey);
   if (!entry) {
-    entry = { registry: target.createRegistry(), refs: 0 };
+    entry = { registry: target.createSource(), refs: 0 };
     sharedRegistries.set(target.registryKey, entry);
   }
   entry.refs++;
@@ -63,14 +66,14 @@ function release(key: string, logger: DiscoveryLogger): void {
   entry.registry.close().catch((error: unknown) => logger('error', `closing ${entry.registry.description}: ${String(error)}`));
 }
 
-function isRegistry(value: unknown): value is Registry {
-  const r = value as Registry | null;
+function isSource(value: unknown): value is InstanceSource {
+  const r = value as InstanceSource | null;
   return typeof r === 'object' && r !== null && typeof r.watch === 'function' && typeof r.resync === 'function';
 }
 
 /** One watch session, from the first updateResolution() to destroy(). */
 interface Session {
-  readonly registry: Registry;
+  readonly registry: InstanceSource;
   readonly unsubscribe: Unsubscribe;
   instances: readonly ServiceInstance[] | null;
   configKnown: boolean;
@@ -88,7 +91,7 @@ interface Session {
 /** The resolver grpc-js constructs for a discovery target. */
 class DiscoveryResolver implements experimental.Resolver {
   private readonly target: DiscoveryTarget;
-  private readonly provided: Registry | undefined;
+  private readonly provided: InstanceSource | undefined;
   private readonly ignoreServiceConfig: boolean;
   private readonly minReresolutionMs: number;
   private readonly logger: DiscoveryLogger;
@@ -104,8 +107,8 @@ class DiscoveryResolver implements experimental.Resolver {
     this.target = parseDiscoveryTarget(uri);
     const provided: unknown = options[REGISTRY_CHANNEL_OPTION];
     if (provided !== undefined) {
-      if (!isRegistry(provided)) {
-        throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `channel option ${REGISTRY_CHANNEL_OPTION} must be a grpc-ha Registry`);
+      if (!isSource(provided)) {
+        throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `channel option ${REGISTRY_CHANNEL_OPTION} must be a grpc-ha Registry or InstanceSource`);
       }
       if (provided.scheme !== this.target.scheme) {
         throw new GrpcHaError(
@@ -155,15 +158,20 @@ class DiscoveryResolver implements experimental.Resolver {
    * The default :authority of calls: the service name (a static list: its first address), with
    * every character that cannot be in a host name replaced by "-" ("foo/bar/svc" → "foo-bar-svc"):
    * HTTP/2 peers reset streams whose :authority holds a "/", and grpc-js parses it as a URL host.
+   * DNS names keep theirs (`echo.example.com:50051`, as grpc-js's `dns:`; an SRV name without
+   * its `_grpc._tcp.` labels) and Services are `service.namespace` (as kuberesolver's), so TLS
+   * certificates for those names verify.
    */
   static getDefaultAuthority(uri: experimental.GrpcUri): string {
     const target = parseDiscoveryTarget(uri);
     if (target.scheme === 'static' && !uri.path.includes('?')) return target.query.service.split(/[;,]/)[0]!;
+    if (target.scheme === 'ha-dns') return dnsDefaultAuthority(parseDnsName(target.query.service));
+    if (target.scheme === 'k8s') return kubernetesDefaultAuthority(parseKubernetesName(target.query.service));
     return target.query.service.replace(/[^A-Za-z0-9._~-]/g, '-');
   }
 
   private start(): void {
-    let registry: Registry;
+    let registry: InstanceSource;
     try {
       registry = this.provided ?? acquire(this.target);
     } catch (error) {
@@ -307,7 +315,7 @@ function attributesOf(instance: ServiceInstance): EndpointAttributes {
 
 let registered = false;
 
-/** Registers the file, etcd, consul and static resolvers with grpc-js. Idempotent; call before creating channels. */
+/** Registers the file, etcd, consul, static, ha-dns and k8s resolvers with grpc-js. Idempotent; call before creating channels. */
 export function registerResolvers(): void {
   if (registered) return;
   registered = true;

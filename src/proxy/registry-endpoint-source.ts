@@ -1,23 +1,24 @@
 /**
  * Registry targets for proxy clusters: `file:///svc?dir=...`, `etcd://host:port/svc`,
- * `consul://host:port/svc` and `static:///addr;weight=N,...` — the same target syntax and
+ * `consul://host:port/svc`, `static:///addr;weight=N,...`, `ha-dns://server/name:port` and
+ * `k8s:///service.namespace:port` — the same target syntax and
  * registries (src/discovery) as the grpc-js resolvers, so a cluster is found the same way from
  * every language. Each watch gets the full live instance list on every change.
  */
 import { splitTarget } from '../core/target-uri.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { parseDiscoveryTarget, DISCOVERY_SCHEMES } from '../discovery/target.js';
-import type { Registry } from '../discovery/registry.js';
+import type { InstanceSource } from '../discovery/registry.js';
 import { registerEndpointSourceScheme, staticEndpointSource, parseAddressList, type EndpointSource } from './endpoint-source.js';
 
 /** A source watching one service in a registry; nothing is contacted before `subscribe`. */
 function registrySource(scheme: string, rest: string, log: (message: string) => void): EndpointSource {
   const target = parseDiscoveryTarget(splitTarget(`${scheme}:${rest}`)!);
-  let registry: Registry | undefined;
+  let registry: InstanceSource | undefined;
   let unsubscribe: (() => void) | undefined;
   return {
     subscribe(onEndpoints) {
-      registry = target.createRegistry();
+      registry = target.createSource();
       unsubscribe = registry.watch(target.query, {
         instances: (instances) => onEndpoints(instances.map((i) => ({ address: i.address, ...(i.weight !== undefined && { weight: i.weight }) }))),
         config: () => {},
