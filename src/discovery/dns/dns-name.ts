@@ -29,7 +29,8 @@ export function parseDnsName(text: string): DnsName {
       ? { t: 'host', host: hostPort.host, port: hostPort.port }
       : { t: 'ip', address: formatAddress(hostPort.host, hostPort.port) };
   }
-  if (/:\d*$/.test(text) && !text.startsWith('[')) fail('the port must be in 1..65535');
+  const withPort = /^(.*):(\d*)$/.exec(text);
+  if (withPort && (HOSTNAME.test(withPort[1]!) || ipVersion(withPort[1]!.replace(/^\[|\]$/g, '')) !== 0)) fail('the port must be in 1..65535');
   // SRV owner names have underscore labels (_grpc._tcp.echo.example.com, RFC 2782), which the
   // host-name rule of splitAddress refuses.
   if (!HOSTNAME.test(text) || ipVersion(text) !== 0) {

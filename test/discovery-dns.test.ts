@@ -1,0 +1,194 @@
+/**
+ * `ha-dns:` against a real DNS server (dnsmasq on a loopback port, records of TTL 1 s that the
+ * tests rewrite) and real grpc-js clients and servers: an added address gets calls within its
+ * TTL + 1 s, a removed one stops getting them, a DNS outage (dnsmasq SIGKILLed) keeps the last
+ * addresses with 0 failed calls and is reported as registry_unreachable / registry_recovered,
+ * SRV records are balanced by their weights, every policy runs over it, a name that does not
+ * exist fails calls with the reason, and `grpc-ha resolve --watch` follows the records.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { credentials } from '@grpc/grpc-js';
+import { DnsDiscovery } from '../src/discovery/dns/dns-discovery.js';
+import { registerResolvers, registryChannelOptions } from '../src/grpc/resolver.js';
+import { EchoClient } from '../src/example/echo-service.js';
+import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
+import { POLICY_NAMES } from '../src/grpc/register-policies.js';
+import { policyChannelOptions } from '../src/grpc/service-config.js';
+import { recentEvents } from '../src/observe/events.js';
+import { callLoop } from './support/call-loop.js';
+import { captureLogs, spread, unary, waitFor } from './support/discovery.js';
+import { Dnsmasq, TEST_ZONE } from './support/dnsmasq.js';
+import { CLI } from './support/run-cli.js';
+import { startOnOnePort } from './support/same-port-servers.js';
+
+registerResolvers();
+
+const TTL_S = 1;
+const ECHO = `echo.${TEST_ZONE}`;
+
+describe('ha-dns discovery (real dnsmasq)', { timeout: 60_000 }, () => {
+  let dns: Dnsmasq;
+  let port: number;
+  let servers: ExampleServer[];
+  let hostOf: (id: string) => string;
+  const logs = captureLogs();
+  const clients: EchoClient[] = [];
+  const client = (target: string, options = policyChannelOptions('round_robin')) => {
+    const c = new EchoClient(target, credentials.createInsecure(), options);
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    ({ port, servers, hostOf } = await startOnOnePort(['a', 'b', 'c']));
+    dns = await Dnsmasq.start({ ttlS: TTL_S, hosts: { [ECHO]: [hostOf('a')] } });
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await Promise.all(servers.map((s) => s.stop(0)));
+    await dns.stop();
+    logs.restore();
+  });
+
+  it('sends calls to an added address within its TTL + 1 s and stops sending to a removed one, with no failed call', async () => {
+    const echo = client(`ha-dns://${dns.address}/${ECHO}:${port}`);
+    assert.equal((await spread(echo, 5)).get('a'), 5);
+    const loop = callLoop(echo);
+    try {
+      const added = performance.now();
+      await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b')] });
+      await waitFor('b to answer', () => loop.replies.has('b'), (TTL_S + 3) * 1000, 5);
+      const addMs = loop.replies.get('b')!.first - added;
+      assert.ok(addMs <= TTL_S * 1000 + 1000, `b got its first call ${addMs.toFixed(0)} ms after it was added (TTL ${TTL_S} s)`);
+
+      const removed = performance.now();
+      await dns.setHosts({ [ECHO]: [hostOf('b')] });
+      const limit = removed + TTL_S * 1000 + 1000;
+      await waitFor('a to stop getting calls', () => performance.now() > limit + 300 && loop.repliesSince('a', limit) === 0, (TTL_S + 4) * 1000, 20);
+      const lastToA = loop.replies.get('a')!.last - removed;
+      assert.ok(lastToA <= TTL_S * 1000 + 1000, `a got a call ${lastToA.toFixed(0)} ms after it was removed`);
+    } finally {
+      await loop.stop();
+    }
+    assert.deepEqual(loop.failures.map((f) => f.message), [], 'no call failed while the records changed');
+  });
+
+  it('keeps the last addresses through a DNS outage with 0 failed calls, and reports its start and end', async () => {
+    await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b')] });
+    const echo = client(`ha-dns://${dns.address}/${ECHO}:${port}`);
+    await waitFor('both to answer', async () => (await spread(echo, 10)).size === 2, 5000, 0);
+    const loop = callLoop(echo);
+    try {
+      await dns.kill();
+      await waitFor('the outage to be logged', () => logs.has('error', new RegExp(`resolving ${ECHO.replace(/\./g, '\\.')}:${port} failed: .*keeping the last known addresses`)), 5000);
+      // Three TTLs with no DNS: the channel keeps both addresses and every call succeeds.
+      const since = performance.now();
+      await new Promise((r) => setTimeout(r, TTL_S * 3000));
+      assert.ok(loop.repliesSince('a', since) > 0 && loop.repliesSince('b', since) > 0, 'both addresses kept getting calls');
+      await dns.restart();
+      await waitFor('the recovery to be logged', () => logs.has('error', /recovered after/), 8000);
+    } finally {
+      await loop.stop();
+    }
+    assert.deepEqual(loop.failures.map((f) => f.message), [], 'no call failed during the outage');
+    const events = recentEvents().filter((e) => e.service === `${ECHO}:${port}`).map((e) => e.event);
+    assert.ok(events.includes('registry_unreachable') && events.includes('registry_recovered'), JSON.stringify(events));
+  });
+
+  it('runs every grpc-ha policy over the records', async () => {
+    await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b'), hostOf('c')] });
+    for (const policy of POLICY_NAMES) {
+      const echo = client(`ha-dns://${dns.address}/${ECHO}:${port}`, policyChannelOptions(policy));
+      const counts = await spread(echo, 40);
+      assert.equal(counts.get('error'), undefined, `${policy}: ${JSON.stringify([...counts])}`);
+      // ring_hash without a hash key picks one endpoint per call at random: still spread.
+      assert.ok(counts.size >= 2, `${policy} used ${counts.size} of 3 addresses: ${JSON.stringify([...counts])}`);
+      echo.close();
+    }
+  });
+
+  it('looks a name up again on its TTL, not faster than minIntervalMs', async () => {
+    await dns.setHosts({ [ECHO]: [hostOf('a')] });
+    const name = `ttl.${TEST_ZONE}`;
+    await dns.setHosts({ [name]: [hostOf('a')], [ECHO]: [hostOf('a')] });
+    const before = dns.queries(name);
+    const source = new DnsDiscovery({ servers: [dns.address] });
+    const stop = source.watch({ service: `${name}:${port}` }, { instances: () => undefined, config: () => undefined, error: () => undefined });
+    await new Promise((r) => setTimeout(r, 3300));
+    stop();
+    await source.close();
+    // One A and one AAAA question per lookup; lookups at 0, 1, 2 and 3 s with a 1 s TTL.
+    const lookups = (dns.queries(name) - before) / 2;
+    assert.ok(lookups >= 3 && lookups <= 5, `${lookups} lookups in 3.3 s with a TTL of 1 s`);
+  });
+
+  it('balances SRV records by their weights and follows changes to them', async () => {
+    const weighted: ExampleServer[] = [await startExampleServer({ id: 'w3' }), await startExampleServer({ id: 'w1' }), await startExampleServer({ id: 'backup' })];
+    try {
+      const srvName = `_grpc._tcp.weighted.${TEST_ZONE}`;
+      const local = `local.${TEST_ZONE}`;
+      await dns.setHosts({ [local]: ['127.0.0.1'] });
+      await dns.setSrv([
+        { name: srvName, target: local, port: weighted[0]!.port, weight: 3 },
+        { name: srvName, target: local, port: weighted[1]!.port, weight: 1 },
+        // A higher priority is a backup: not used while priority 0 has targets.
+        { name: srvName, target: local, port: weighted[2]!.port, priority: 10, weight: 100 },
+      ]);
+      const echo = client(`ha-dns://${dns.address}/${srvName}`, policyChannelOptions('static_weighted_round_robin'));
+      const counts = await spread(echo, 200);
+      const w3 = counts.get('w3') ?? 0;
+      assert.ok(w3 >= 140 && w3 <= 160 && (counts.get('w1') ?? 0) >= 40 && !counts.has('backup'), JSON.stringify([...counts]));
+
+      // The restart of dnsmasq that loads new SRV records is itself a short outage: nothing fails.
+      await dns.setSrv([{ name: srvName, target: local, port: weighted[2]!.port, weight: 1 }]);
+      await waitFor('the new SRV record to be followed', async () => (await spread(echo, 5)).get('backup') === 5, (TTL_S + 3) * 1000, 50);
+    } finally {
+      await Promise.all(weighted.map((s) => s.stop(0)));
+    }
+  });
+
+  it('fails calls at once, naming the name, when it does not exist; rejects bad targets naming what is wrong', async () => {
+    const echo = client(`ha-dns://${dns.address}/nothing.${TEST_ZONE}:${port}`, policyChannelOptions('random'));
+    const started = performance.now();
+    await assert.rejects(unary(echo, 5000), new RegExp(`UNAVAILABLE.*no instances of nothing\\.${TEST_ZONE.replace('.', '\\.')}`));
+    assert.ok(performance.now() - started < 2000, 'no waiting for the deadline');
+
+    const bad: [string, RegExp][] = [
+      ['ha-dns://dns.example.com/echo:50051', /ha-dns server "dns\.example\.com" must be an IP address/],
+      ['ha-dns:///echo:0', /the port must be in 1\.\.65535/],
+      ['ha-dns:///echo name:80', /must be host:port .* or an SRV name/],
+      ['ha-dns:///echo:80?tag=x', /unknown parameter "tag"; ha-dns targets take $/],
+    ];
+    for (const [target, error] of bad) assert.throws(() => new EchoClient(target, credentials.createInsecure()), error, target);
+    // A source passed in the channel options serves the target (here: a shorter interval floor).
+    const own = new DnsDiscovery({ servers: [dns.address], minIntervalMs: 200 });
+    const viaOption = client(`ha-dns:///${ECHO}:${port}`, registryChannelOptions(own, policyChannelOptions('round_robin')));
+    await dns.setHosts({ [ECHO]: [hostOf('c')] });
+    await waitFor('c only', async () => (await spread(viaOption, 4)).get('c') === 4, 4000, 50);
+    await own.close();
+  });
+
+  it('grpc-ha resolve --watch prints every change of the records', async () => {
+    await dns.setHosts({ [ECHO]: [hostOf('a')] });
+    const child = spawn(process.execPath, [CLI, 'resolve', `ha-dns://${dns.address}/${ECHO}:${port}`, '--watch', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, GRPC_HA_LOG_LEVEL: 'silent' },
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const lists: string[][] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => lists.push((JSON.parse(line) as { instances: { address: string }[] }).instances.map((i) => i.address).sort()));
+    try {
+      await waitFor('the first list', () => lists.length > 0, 5000);
+      assert.deepEqual(lists[0], [`${hostOf('a')}:${port}`]);
+      await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b')] });
+      await waitFor('the second list', () => lists.length > 1, (TTL_S + 3) * 1000);
+      assert.deepEqual(lists[1], [`${hostOf('a')}:${port}`, `${hostOf('b')}:${port}`]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+  });
+});
