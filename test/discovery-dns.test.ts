@@ -4,7 +4,8 @@
  * TTL + 1 s, a removed one stops getting them, a DNS outage (dnsmasq SIGKILLed) keeps the last
  * addresses with 0 failed calls and is reported as registry_unreachable / registry_recovered,
  * SRV records are balanced by their weights, every policy runs over it, a name that does not
- * exist fails calls with the reason, and `grpc-ha resolve --watch` follows the records.
+ * exist fails calls with the reason, the proxy takes it as a cluster target, and
+ * `grpc-ha resolve --watch` follows the records.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -21,6 +22,7 @@ import { recentEvents } from '../src/observe/events.js';
 import { callLoop } from './support/call-loop.js';
 import { captureLogs, spread, unary, waitFor } from './support/discovery.js';
 import { Dnsmasq, TEST_ZONE } from './support/dnsmasq.js';
+import { proxyFor } from './support/proxy.js';
 import { CLI } from './support/run-cli.js';
 import { startOnOnePort } from './support/same-port-servers.js';
 
@@ -169,6 +171,18 @@ describe('ha-dns discovery (real dnsmasq)', { timeout: 60_000 }, () => {
     await dns.setHosts({ [ECHO]: [hostOf('c')] });
     await waitFor('c only', async () => (await spread(viaOption, 4)).get('c') === 4, 4000, 50);
     await own.close();
+  });
+
+  it('serves as a proxy cluster target', async () => {
+    await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b')] });
+    const proxy = await proxyFor({ clusters: { echo: { target: `ha-dns://${dns.address}/${ECHO}:${port}`, policy: 'round_robin' } } });
+    const echo = new EchoClient(`127.0.0.1:${proxy.port}`, credentials.createInsecure());
+    try {
+      await waitFor('both behind the proxy', async () => (await spread(echo, 6)).size === 2, 5000, 0);
+    } finally {
+      echo.close();
+      await proxy.close(100);
+    }
   });
 
   it('grpc-ha resolve --watch prints every change of the records', async () => {
