@@ -12,6 +12,9 @@
  *   afterwards); the trial waits until it got no call for 300 ms.
  * Both include grpc-js connecting to / dropping the endpoint, i.e. what a user sees. DNS is
  * bounded by the records' TTL (the resolver looks again when it runs out), the others push.
+ * Trials run back to back and so would fall in step with the DNS look-ups (every change right
+ * after one, measuring the same phase each time): DNS publishes and unpublishes after a random
+ * pause in [0, TTL), as changes come in real life.
  */
 import { credentials, type ChannelOptions } from '@grpc/grpc-js';
 import { EtcdRegistry } from '../src/discovery/etcd-registry.js';
@@ -41,6 +44,8 @@ interface Publisher {
   readonly target: string;
   /** Extra channel options (a source built with test credentials). */
   readonly channelOptions?: ChannelOptions;
+  /** Pause before each change is made, drawn in [0, this), ms: a change at a random phase of a polling source. */
+  readonly phaseMs?: number;
   /** Starts the server of trial `trial` (null: the stable one). */
   startServer(id: string, trial: number | null, stable: ExampleServer | null): Promise<ExampleServer>;
   /** Publishes `server`; resolves with how to unpublish it. */
@@ -94,6 +99,7 @@ export async function runDiscovery(ctx: BenchContext): Promise<BenchRow[]> {
     let port = 0;
     rows.push(
       await measure(ctx, 'dns', {
+        phaseMs: DNS_TTL_S * 1000,
         get target() {
           return `ha-dns://${dns.address}/${name}:${port}`;
         },
@@ -181,10 +187,12 @@ async function measure(ctx: BenchContext, name: string, source: Publisher, trial
       const id = `${name}-${trial}`;
       const server = await source.startServer(id, trial, stable);
       Object.assign(replies, { id, first: Infinity, last: -Infinity });
+      await pause(source.phaseMs);
       const registered = performance.now();
       const unpublish = await source.publish(server);
       await waitUntil(() => replies.first < Infinity, 10_000);
       add.push(replies.first - registered);
+      await pause(source.phaseMs);
       const deregistered = performance.now();
       await unpublish();
       // Wait until the instance has had no call for QUIET_MS (bounded).
@@ -211,6 +219,10 @@ async function measure(ctx: BenchContext, name: string, source: Publisher, trial
   };
   ctx.emit(row);
   return row;
+}
+
+function pause(maxMs: number | undefined): Promise<void> {
+  return maxMs ? new Promise((r) => setTimeout(r, Math.random() * maxMs)) : Promise.resolve();
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {

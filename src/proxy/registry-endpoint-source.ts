@@ -18,7 +18,13 @@ function registrySource(scheme: string, rest: string, log: (message: string) => 
   let unsubscribe: (() => void) | undefined;
   return {
     subscribe(onEndpoints) {
-      registry = target.createSource();
+      try {
+        registry = target.createSource();
+      } catch (error) {
+        // e.g. k8s: outside a cluster without a kubeconfig: the cluster stays empty and says why.
+        log(`${target.text}: ${(error as Error).message}`);
+        return;
+      }
       unsubscribe = registry.watch(target.query, {
         instances: (instances) => onEndpoints(instances.map((i) => ({ address: i.address, ...(i.weight !== undefined && { weight: i.weight }) }))),
         config: () => {},

@@ -41,6 +41,7 @@ export function parseDnsName(text: string): DnsName {
 
 /** The DNS server a target's authority names (`127.0.0.1:5353`, `[::1]`, `10.0.0.10`); port 53 by default. */
 export function parseDnsServer(authority: string): HostPort {
+  if (ipVersion(authority) === 6) return { host: authority, port: DNS_PORT }; // as dns.getServers() lists IPv6 servers on port 53
   const withPort = authority.startsWith('[') ? (authority.includes(']:') ? authority : `${authority}:${DNS_PORT}`) : authority.includes(':') ? authority : `${authority}:${DNS_PORT}`;
   const parsed = splitAddress(withPort);
   if (!parsed || ipVersion(parsed.host) === 0) {
