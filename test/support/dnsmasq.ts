@@ -1,6 +1,8 @@
 /**
  * A real DNS server for the tests: Debian's dnsmasq (scripts/ensure-system-deps.sh installs
  * dnsmasq-base), on a loopback port, authoritative for `grpc-ha.test` and answering nothing else.
+ * It listens on 127.53.0.1, an address of its own, so that while it is down (kill(), setSrv())
+ * no client socket of another test takes its port as an ephemeral local port on 127.0.0.1.
  * A and AAAA records come from a hosts file that `setHosts` rewrites and reloads with SIGHUP;
  * SRV records live in dnsmasq's config, which it reads only at start, so `setSrv` restarts it on
  * the same port. Every record has the TTL given at start (`--local-ttl`). `kill()` is a DNS
@@ -15,6 +17,8 @@ import { tempDir } from './discovery.js';
 
 /** The zone dnsmasq answers for. */
 export const TEST_ZONE = 'grpc-ha.test';
+/** The loopback address dnsmasq listens on. */
+const HOST = '127.53.0.1';
 
 /** One SRV record. */
 export interface SrvSpec {
@@ -34,7 +38,7 @@ export class Dnsmasq {
   private srv: readonly SrvSpec[] = [];
 
   private constructor(
-    /** The UDP and TCP port it listens on (127.0.0.1). */
+    /** The UDP and TCP port it listens on. */
     readonly port: number,
     private readonly ttlS: number,
   ) {}
@@ -43,6 +47,7 @@ export class Dnsmasq {
   static async start(options: { ttlS: number; hosts?: Record<string, readonly string[]>; srv?: readonly SrvSpec[] }): Promise<Dnsmasq> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
+      // dnsmasq checks TCP too: a port taken for TCP makes launch() fail, and we try another.
       const dns = new Dnsmasq(await freeUdpPort(), options.ttlS);
       dns.hosts = options.hosts ?? {};
       dns.srv = options.srv ?? [];
@@ -57,9 +62,9 @@ export class Dnsmasq {
     throw lastError;
   }
 
-  /** `127.0.0.1:<port>`, for `ha-dns://127.0.0.1:<port>/...` targets. */
+  /** `127.53.0.1:<port>`, for `ha-dns://127.53.0.1:<port>/...` targets. */
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${HOST}:${this.port}`;
   }
 
   /** Replaces every A/AAAA record (name → addresses) and reloads them with SIGHUP; resolves once dnsmasq answers with them. */
@@ -114,7 +119,7 @@ export class Dnsmasq {
     this.writeHosts();
     const conf = [
       `port=${this.port}`,
-      'listen-address=127.0.0.1',
+      `listen-address=${HOST}`,
       'bind-interfaces',
       'no-resolv',
       'no-hosts',
@@ -152,10 +157,20 @@ export class Dnsmasq {
   }
 }
 
+/** A port free for UDP on HOST, below Linux's ephemeral range (32768..60999), so no outgoing connection takes it. */
 async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const socket = dgram.createSocket('udp4');
+    const free = await new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(false));
+      socket.bind(port, HOST, () => resolve(true));
+    });
+    try {
+      socket.close();
+    } catch {
+      // already closed after the failed bind
+    }
+    if (free) return port;
+  }
 }

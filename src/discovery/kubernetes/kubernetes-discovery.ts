@@ -34,7 +34,7 @@ import { parseKubernetesName, type KubernetesName } from './kubernetes-name.js';
 export interface KubernetesDiscoveryOptions extends KubernetesConnectionOptions {
   /** Least `timeoutSeconds` of a watch; each watch asks for a random value in [this, 2 × this), as client-go's reflector. Defaults to 300. */
   readonly watchTimeoutS?: number;
-  /** Deadline of a list request, ms. Defaults to 10000. */
+  /** A list request fails after this long without data, ms. Defaults to 10000. */
   readonly requestTimeoutMs?: number;
   /** Retry timing after failures. Defaults to 100 ms doubling to 5 s. */
   readonly backoff?: BackoffOptions;
