@@ -5,12 +5,13 @@
  * get no new calls and lose none in flight, a watch resumed from its resourceVersion after
  * bookmarks, a fresh list after 410 Gone (as an ERROR event and as an HTTP status), an API
  * outage with 0 failed calls, in-cluster auth (token file rotated, CA, namespace file) and a
- * kubeconfig, and bad targets refused.
+ * kubeconfig (also for `grpc-ha resolve --watch`), and bad targets refused.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
 import type { ServiceInstance } from '../src/discovery/instance.js';
@@ -23,6 +24,7 @@ import { recentEvents } from '../src/observe/events.js';
 import { callLoop } from './support/call-loop.js';
 import { captureLogs, spread, tempDir, waitFor } from './support/discovery.js';
 import { endpointSlice, FakeKubernetes } from './support/fake-kubernetes.js';
+import { CLI } from './support/run-cli.js';
 import { startOnOnePort } from './support/same-port-servers.js';
 
 registerResolvers();
@@ -197,6 +199,7 @@ describe('k8s discovery: in-cluster auth and kubeconfig (fake API server over TL
   let api: FakeKubernetes;
   let servers: ExampleServer[];
   let port: number;
+  let hostOf: (id: string) => string;
   const saved = { ...process.env };
 
   before(async () => {
@@ -208,7 +211,6 @@ describe('k8s discovery: in-cluster auth and kubeconfig (fake API server over TL
     ssl('x509', '-req', '-in', 'api.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'api.crt', '-days', '2', '-extfile', 'san.ext');
     api = new FakeKubernetes({ token: 'sa-token-1', tls: { cert: readFileSync(file('api.crt')), key: readFileSync(file('api.key')) } });
     await api.start();
-    let hostOf: (id: string) => string;
     ({ port, servers, hostOf } = await startOnOnePort(['p1', 'p2']));
     api.apply('prod', endpointSlice('echo', 'echo-x', [{ name: 'grpc', port }], [{ address: hostOf('p1') }]));
     api.apply('staging', endpointSlice('echo', 'echo-y', [{ name: 'grpc', port }], [{ address: hostOf('p2') }]));
@@ -273,5 +275,19 @@ describe('k8s discovery: in-cluster auth and kubeconfig (fake API server over TL
     } finally {
       explicit.close();
     }
+    // grpc-ha resolve --watch, with the same kubeconfig, prints the pod and each change.
+    const cli = spawn(process.execPath, [CLI, 'resolve', 'k8s:///echo:grpc', '--watch'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GRPC_HA_LOG_LEVEL: 'silent' } });
+    const exited = new Promise<number | null>((resolve) => cli.on('exit', resolve));
+    const lines: string[] = [];
+    createInterface({ input: cli.stdout }).on('line', (line) => lines.push(line));
+    try {
+      await waitFor('the first list', () => lines.some((l) => /echo:grpc: 1 instance/.test(l)), 5000);
+      assert.ok(lines.some((l) => l.includes(`${hostOf('p2')}:${port}`)), lines.join(' | '));
+      api.apply('staging', endpointSlice('echo', 'echo-y', [{ name: 'grpc', port }], [{ address: hostOf('p2') }, { address: hostOf('p1') }]));
+      await waitFor('the change', () => lines.some((l) => /echo:grpc: 2 instances/.test(l)), 5000);
+    } finally {
+      cli.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
   });
 });
