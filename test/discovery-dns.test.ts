@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
@@ -27,6 +28,15 @@ import { CLI } from './support/run-cli.js';
 import { startOnOnePort } from './support/same-port-servers.js';
 
 registerResolvers();
+
+/** A UDP port nobody listens on (ICMP port unreachable: a DNS server that is down). */
+async function closedUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
 
 const TTL_S = 1;
 const ECHO = `echo.${TEST_ZONE}`;
@@ -156,6 +166,10 @@ describe('ha-dns discovery (real dnsmasq)', { timeout: 60_000 }, () => {
     const started = performance.now();
     await assert.rejects(unary(echo, 5000), new RegExp(`UNAVAILABLE.*no instances of nothing\\.${TEST_ZONE.replace('.', '\\.')}`));
     assert.ok(performance.now() - started < 2000, 'no waiting for the deadline');
+
+    // No DNS server at all: calls fail with the reason, not with "no instances".
+    const nobody = client(`ha-dns://127.0.0.1:${await closedUdpPort()}/${ECHO}:${port}`, policyChannelOptions('random'));
+    await assert.rejects(unary(nobody, 5000), /UNAVAILABLE.*A echo\.grpc-ha\.test: (ECONNREFUSED|ETIMEOUT)/);
 
     const bad: [string, RegExp][] = [
       ['ha-dns://dns.example.com/echo:50051', /ha-dns server "dns\.example\.com" must be an IP address/],

@@ -146,10 +146,13 @@ export class DnsDiscovery implements InstanceSource {
     return this.backoff;
   }
 
-  /** A and AAAA records of `host`; each family's last answer stands in when its lookup fails. */
-  async lookupHost(host: string, last: Map<string, Family>, errors: GrpcHaError[]): Promise<Family> {
+  /**
+   * A and AAAA records of `host`; each family's last answer stands in when its lookup fails.
+   * Null when nothing is known: both failed and neither had answered before.
+   */
+  async lookupHost(host: string, last: Map<string, Family>, errors: GrpcHaError[]): Promise<Family | null> {
     const families = await Promise.all(
-      (['A', 'AAAA'] as const).map(async (type): Promise<Family> => {
+      (['A', 'AAAA'] as const).map(async (type): Promise<Family | null> => {
         const key = `${type} ${host}`;
         try {
           const records = type === 'A' ? await this.resolver.resolve4(host, { ttl: true }) : await this.resolver.resolve6(host, { ttl: true });
@@ -164,11 +167,13 @@ export class DnsDiscovery implements InstanceSource {
             return none;
           }
           errors.push(new GrpcHaError(ERROR_CODES.REGISTRY_UNAVAILABLE, `${this.description}: ${type} ${host}: ${code || (error as Error).message}`, { cause: error }));
-          return last.get(key) ?? { addresses: [], ttlS: undefined };
+          return last.get(key) ?? null;
         }
       }),
     );
-    return { addresses: families.flatMap((f) => f.addresses), ttlS: minTtl(families.map((f) => f.ttlS)) };
+    const known = families.filter((f): f is Family => f !== null);
+    if (known.length === 0) return null;
+    return { addresses: known.flatMap((f) => f.addresses), ttlS: minTtl(known.map((f) => f.ttlS)) };
   }
 
   /** SRV records of `name` from the same servers. */
@@ -301,7 +306,7 @@ class DnsWatch implements WatchSource {
     this.again = false;
   }
 
-  /** One lookup of the name; null when nothing is known (an SRV outage before any answer). */
+  /** One lookup of the name; null when nothing is known (an outage before any answer). */
   private async resolve(errors: GrpcHaError[]): Promise<{ instances: ServiceInstance[]; ttlS: number | undefined } | null> {
     const service = this.query.service;
     switch (this.name.t) {
@@ -310,6 +315,7 @@ class DnsWatch implements WatchSource {
       case 'host': {
         const { port } = this.name;
         const found = await this.owner.lookupHost(this.name.host, this.last, errors);
+        if (found === null) return null;
         const instances = found.addresses.map((host) => {
           const address = formatAddress(host, port);
           return { service, instanceId: address, address };
@@ -333,7 +339,7 @@ class DnsWatch implements WatchSource {
         const priority = Math.min(...answer.records.map((r) => r.priority));
         for (const target of new Set(answer.records.filter((r) => r.priority === priority).map((r) => r.target))) {
           const extra = answer.additional.get(target.toLowerCase());
-          const found = extra && extra.length > 0 ? { addresses: extra.map((r) => r.address), ttlS: Math.min(...extra.map((r) => r.ttl)) } : await this.owner.lookupHost(target, this.last, errors);
+          const found = (extra && extra.length > 0 ? { addresses: extra.map((r) => r.address), ttlS: Math.min(...extra.map((r) => r.ttl)) } : await this.owner.lookupHost(target, this.last, errors)) ?? { addresses: [], ttlS: undefined };
           ttls.push(found.ttlS);
           addresses.set(target, found.addresses);
           if (found.addresses.length === 0 && !this.skipped.has(target)) {
