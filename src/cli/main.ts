@@ -101,7 +101,7 @@ Examples:
 program
   .command('resolve')
   .description('list the instances a registry, DNS or Kubernetes target resolves to, with their metadata')
-  .argument('<target>', 'file:///SERVICE[?dir=DIR], etcd://HOST:PORT/SERVICE, consul://HOST:PORT/SERVICE, static:///ADDR,...')
+  .argument('<target>', 'file:///SERVICE[?dir=DIR], etcd://HOST:PORT/SERVICE, consul://HOST:PORT/SERVICE, static:///ADDR,..., ha-dns://[DNS]/NAME:PORT, k8s:///SERVICE[.NS][:PORT]')
   .option('--watch', 'keep printing the list whenever it changes (Ctrl-C stops)')
   .option('--json', 'one JSON object per list')
   .option('--timeout <duration>', 'give up without --watch after this long', durationMs, 5000)
