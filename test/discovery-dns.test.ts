@@ -1,11 +1,12 @@
 /**
  * `ha-dns:` against a real DNS server (dnsmasq on a loopback port, records of TTL 1 s that the
- * tests rewrite) and real grpc-js clients and servers: an added address gets calls within its
- * TTL + 1 s, a removed one stops getting them, a DNS outage (dnsmasq SIGKILLed) keeps the last
- * addresses with 0 failed calls and is reported as registry_unreachable / registry_recovered,
- * SRV records are balanced by their weights, every policy runs over it, a name that does not
- * exist fails calls with the reason, the proxy takes it as a cluster target, and
- * `grpc-ha resolve --watch` follows the records.
+ * tests rewrite) and real grpc-js clients and servers. The InstanceSource contract
+ * (test/support/source-contract.ts): an added address gets calls within its TTL + 1 s, a removed
+ * one stops getting them, every policy runs over it, a DNS outage (dnsmasq SIGKILLed) keeps the
+ * last addresses with 0 failed calls and is reported as registry_unreachable /
+ * registry_recovered. Its extras: look-ups on the TTL, SRV records balanced by their weights, a
+ * name that does not exist and a server that is down fail calls with the reason, the proxy takes
+ * it as a cluster target, and `grpc-ha resolve --watch` follows the records.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -17,15 +18,13 @@ import { DnsDiscovery } from '../src/discovery/dns/dns-discovery.js';
 import { registerResolvers, registryChannelOptions } from '../src/grpc/resolver.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
-import { POLICY_NAMES } from '../src/grpc/register-policies.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
-import { recentEvents } from '../src/observe/events.js';
-import { callLoop } from './support/call-loop.js';
 import { captureLogs, spread, unary, waitFor } from './support/discovery.js';
 import { Dnsmasq, TEST_ZONE } from './support/dnsmasq.js';
 import { proxyFor } from './support/proxy.js';
 import { CLI } from './support/run-cli.js';
 import { startOnOnePort } from './support/same-port-servers.js';
+import { sourceContract } from './support/source-contract.js';
 
 registerResolvers();
 
@@ -65,66 +64,13 @@ describe('ha-dns discovery (real dnsmasq)', { timeout: 60_000 }, () => {
     logs.restore();
   });
 
-  it('sends calls to an added address within its TTL + 1 s and stops sending to a removed one, with no failed call', async () => {
-    const echo = client(`ha-dns://${dns.address}/${ECHO}:${port}`);
-    assert.equal((await spread(echo, 5)).get('a'), 5);
-    const loop = callLoop(echo);
-    try {
-      const added = performance.now();
-      await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b')] });
-      await waitFor('b to answer', () => loop.replies.has('b'), (TTL_S + 3) * 1000, 5);
-      const addMs = loop.replies.get('b')!.first - added;
-      assert.ok(addMs <= TTL_S * 1000 + 1000, `b got its first call ${addMs.toFixed(0)} ms after it was added (TTL ${TTL_S} s)`);
-
-      const removed = performance.now();
-      await dns.setHosts({ [ECHO]: [hostOf('b')] });
-      const limit = removed + TTL_S * 1000 + 1000;
-      await waitFor('a to stop getting calls', () => performance.now() > limit + 300 && loop.repliesSince('a', limit) === 0, (TTL_S + 4) * 1000, 20);
-      const lastToA = loop.replies.get('a')!.last - removed;
-      assert.ok(lastToA <= TTL_S * 1000 + 1000, `a got a call ${lastToA.toFixed(0)} ms after it was removed`);
-    } finally {
-      await loop.stop();
-    }
-    assert.deepEqual(loop.failures.map((f) => f.message), [], 'no call failed while the records changed');
-  });
-
-  it('keeps the last addresses through a DNS outage with 0 failed calls, and reports its start and end', async () => {
-    await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b')] });
-    const echo = client(`ha-dns://${dns.address}/${ECHO}:${port}`);
-    await waitFor('both to answer', async () => (await spread(echo, 10)).size === 2, 5000, 0);
-    const loop = callLoop(echo);
-    try {
-      await dns.kill();
-      await waitFor('the outage to be logged', () => logs.has('error', new RegExp(`resolving ${ECHO.replace(/\./g, '\\.')}:${port} failed: .*keeping the last known addresses`)), 5000);
-      // Three TTLs with no DNS: the channel keeps both addresses and every call succeeds.
-      const since = performance.now();
-      await new Promise((r) => setTimeout(r, TTL_S * 3000));
-      assert.ok(loop.repliesSince('a', since) > 0 && loop.repliesSince('b', since) > 0, 'both addresses kept getting calls');
-      await dns.restart();
-      await waitFor('the recovery to be logged', () => logs.has('error', /recovered after/), 8000);
-    } finally {
-      await loop.stop();
-    }
-    assert.deepEqual(loop.failures.map((f) => f.message), [], 'no call failed during the outage');
-    const events = recentEvents().filter((e) => e.service === `${ECHO}:${port}`).map((e) => e.event);
-    assert.ok(events.includes('registry_unreachable') && events.includes('registry_recovered'), JSON.stringify(events));
-  });
-
-  it('runs every grpc-ha policy over the records', async () => {
-    await dns.setHosts({ [ECHO]: [hostOf('a'), hostOf('b'), hostOf('c')] });
-    for (const policy of POLICY_NAMES) {
-      const echo = client(`ha-dns://${dns.address}/${ECHO}:${port}`, policyChannelOptions(policy));
-      // Batches of 8 concurrent calls: load-aware policies (peak_ewma) keep a lone fast endpoint
-      // when calls come one at a time; ring_hash without a hash key picks at random.
-      const counts = new Map<string, number>();
-      for (let batch = 0; batch < 5; batch++) {
-        const ids = await Promise.all(Array.from({ length: 8 }, () => unary(echo).then((r) => r.serverId, () => 'error')));
-        for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-      }
-      assert.equal(counts.get('error'), undefined, `${policy}: ${JSON.stringify([...counts])}`);
-      assert.ok(counts.size >= 2, `${policy} used ${counts.size} of 3 addresses: ${JSON.stringify([...counts])}`);
-      echo.close();
-    }
+  sourceContract({
+    create: () => new DnsDiscovery({ servers: [dns.address] }),
+    target: (service, port) => `ha-dns://${dns.address}/${service}.${TEST_ZONE}:${port}`,
+    queryService: (service, port) => `${service}.${TEST_ZONE}:${port}`,
+    publish: (service, hosts) => dns.setName(`${service}.${TEST_ZONE}`, hosts),
+    followWithinMs: TTL_S * 1000 + 1000,
+    outage: { begin: () => dns.kill(), end: () => dns.restart(), logged: /resolving outage\.grpc-ha\.test:\d+ failed: .*keeping the last known addresses/ },
   });
 
   it('looks a name up again on its TTL, not faster than minIntervalMs', async () => {

@@ -1,11 +1,13 @@
 /**
  * `k8s:` against a FAKE Kubernetes API (test/support/fake-kubernetes.ts: no API server can run
  * here) that keeps the documented EndpointSlice list/watch contract, with real grpc-js clients
- * and real servers: a Service split across slices with a named port, terminating endpoints that
- * get no new calls and lose none in flight, a watch resumed from its resourceVersion after
- * bookmarks, a fresh list after 410 Gone (as an ERROR event and as an HTTP status), an API
- * outage with 0 failed calls, in-cluster auth (token file rotated, CA, namespace file) and a
- * kubeconfig (also for `grpc-ha resolve --watch`), and bad targets refused.
+ * and real servers. The InstanceSource contract (test/support/source-contract.ts: pods followed
+ * as they come and go, every policy, an API outage with 0 failed calls), and its extras: a
+ * Service split across slices with a named port, terminating endpoints that get no new calls
+ * and lose none in flight, a watch resumed from its resourceVersion after bookmarks, a fresh
+ * list after 410 Gone (as an ERROR event and as an HTTP status), in-cluster auth (token file
+ * rotated, CA, namespace file) and a kubeconfig (also for `grpc-ha resolve --watch`), and bad
+ * targets refused.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -20,8 +22,8 @@ import { registerResolvers, registryChannelOptions } from '../src/grpc/resolver.
 import { EchoClient } from '../src/example/echo-service.js';
 import type { ExampleServer } from '../src/example/example-server.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
-import { recentEvents } from '../src/observe/events.js';
 import { callLoop } from './support/call-loop.js';
+import { sourceContract } from './support/source-contract.js';
 import { captureLogs, spread, tempDir, waitFor } from './support/discovery.js';
 import { endpointSlice, FakeKubernetes } from './support/fake-kubernetes.js';
 import { CLI } from './support/run-cli.js';
@@ -65,6 +67,16 @@ describe('k8s discovery (fake API server)', { timeout: 60_000 }, () => {
     await Promise.all(servers.map((s) => s.stop(0)));
     await api.stop();
     logs.restore();
+  });
+
+  sourceContract({
+    create: () => new KubernetesDiscovery({ apiServer: api.url, token: TOKEN, namespace: NS, backoff: { initialMs: 50, maxMs: 400 } }),
+    target: (service) => `k8s:///${service}.${NS}:grpc`,
+    queryService: (service) => `${service}.${NS}:grpc`,
+    publish: async (service, hosts, port) => api.apply(NS, endpointSlice(service, `${service}-1`, [{ name: 'grpc', port }], hosts.map((address) => ({ address })))),
+    // The API pushes: a change is a watch event away, plus grpc-js connecting.
+    followWithinMs: 500,
+    outage: { begin: () => api.stop(), end: () => api.start(), logged: /watching EndpointSlices of default\/outage failed: .*keeping the last known endpoints/ },
   });
 
   it('balances over a Service split across slices, by the port name each slice gives, and follows slices coming and going', async () => {
@@ -157,28 +169,6 @@ describe('k8s discovery (fake API server)', { timeout: 60_000 }, () => {
       api.goneAsHttp = false;
       direct.stop();
     }
-  });
-
-  it('keeps the last endpoints through an API outage with 0 failed calls, reports it, and follows changes after', async () => {
-    api.apply(NS, endpointSlice('outage', 'outage-1', [{ name: 'grpc', port }], [endpoint('a'), endpoint('b')]));
-    const echo = client('k8s:///outage:grpc', registryChannelOptions(source, policyChannelOptions('round_robin')));
-    await waitFor('both', async () => (await spread(echo, 8)).size === 2, 5000, 0);
-    const loop = callLoop(echo);
-    try {
-      await api.stop();
-      await waitFor('the outage to be logged', () => logs.has('error', /watching EndpointSlices of default\/outage failed: .*keeping the last known endpoints/), 5000);
-      const since = performance.now();
-      await new Promise((r) => setTimeout(r, 1000));
-      assert.ok(loop.repliesSince('a', since) > 0 && loop.repliesSince('b', since) > 0);
-      await api.start();
-      api.apply(NS, endpointSlice('outage', 'outage-1', [{ name: 'grpc', port }], [endpoint('c')]));
-      await waitFor('the change after the outage', () => (loop.replies.get('c')?.count ?? 0) > 0, 5000);
-    } finally {
-      await loop.stop();
-    }
-    assert.deepEqual(loop.failures.map((f) => f.message), []);
-    const events = recentEvents().filter((e) => e.service === 'outage:grpc').map((e) => e.event);
-    assert.ok(events.includes('registry_unreachable') && events.includes('registry_recovered'), JSON.stringify(events));
   });
 
   it('refuses bad targets naming what is wrong', () => {

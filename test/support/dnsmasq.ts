@@ -76,6 +76,17 @@ export class Dnsmasq {
     if (name) await this.until(async (r) => (await r.resolve4(name).catch(() => [] as string[])).sort().join() === addresses!.filter((a) => !a.includes(':')).sort().join());
   }
 
+  /** Sets the A/AAAA records of one name (none: removes it), keeping the others; resolves once dnsmasq answers with them. */
+  async setName(name: string, addresses: readonly string[]): Promise<void> {
+    const hosts = { ...this.hosts, [name]: addresses };
+    if (addresses.length === 0) delete hosts[name];
+    this.hosts = hosts;
+    this.writeHosts();
+    this.child?.kill('SIGHUP');
+    const v4 = addresses.filter((a) => !a.includes(':')).sort().join();
+    await this.until(async (r) => (await r.resolve4(name).catch(() => [] as string[])).sort().join() === v4);
+  }
+
   /** Replaces every SRV record; restarts dnsmasq on the same port (its config is read only at start). */
   async setSrv(srv: readonly SrvSpec[]): Promise<void> {
     this.srv = srv;

@@ -214,6 +214,8 @@ export class FakeKubernetes {
     const tooOld = from !== null && from !== '' && from !== '0' && Number(from) < this.compactedRv;
     if (tooOld && this.goneAsHttp) return status(res, 410, 'Expired', `too old resource version: ${from} (${this.compactedRv})`);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // kube-apiserver flushes the headers as soon as it accepts a watch, before any event.
+    res.flushHeaders();
     if (tooOld) {
       this.send(res, { type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${this.compactedRv})`, reason: 'Expired', code: 410 } });
       res.end();

@@ -69,10 +69,18 @@ export class KubernetesApiClient {
   }
 
   /**
-   * Watches the slices of `service` from `resourceVersion`, calling `onEvent` per event; resolves
-   * when the server ends the watch, rejects on an error status (or when `onEvent` throws).
+   * Watches the slices of `service` from `resourceVersion`: `onOpen` once the server accepted the
+   * watch, `onEvent` per event; resolves when the server ends the watch, rejects on an error
+   * status (or when `onEvent` throws).
    */
-  watchSlices(namespace: string, service: string, resourceVersion: string, timeoutS: number, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+  watchSlices(
+    namespace: string,
+    service: string,
+    resourceVersion: string,
+    timeoutS: number,
+    handlers: { onOpen(): void; onEvent(event: WatchEvent): void },
+    signal: AbortSignal,
+  ): Promise<void> {
     const query = new URLSearchParams({
       labelSelector: `${SERVICE_NAME_LABEL}=${service}`,
       watch: '1',
@@ -82,6 +90,7 @@ export class KubernetesApiClient {
     });
     // A silent peer is noticed by TCP keep-alive, and by this bound: the server ends the watch after timeoutS.
     return this.request(slicesPath(namespace), query, signal, 'watch', (timeoutS + 30) * 1000, (response, done) => {
+      handlers.onOpen();
       let buffered = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
@@ -92,7 +101,7 @@ export class KubernetesApiClient {
           buffered = buffered.slice(newline + 1);
           if (line === '') continue;
           try {
-            onEvent(JSON.parse(line) as WatchEvent);
+            handlers.onEvent(JSON.parse(line) as WatchEvent);
           } catch (error) {
             done(error);
             return;

@@ -177,7 +177,21 @@ class SliceWatch implements WatchSource {
         }
         // client-go's reflector: a timeout in [min, 2 × min), so many clients do not re-watch in step.
         const timeoutS = Math.floor(this.owner.watchTimeoutS * (1 + Math.random()));
-        await api.watchSlices(this.namespace, this.name.service, this.resourceVersion, timeoutS, (event) => this.apply(event, backoff), signal);
+        await api.watchSlices(
+          this.namespace,
+          this.name.service,
+          this.resourceVersion,
+          timeoutS,
+          {
+            // The API answers again: the endpoints we hold are current as of our resourceVersion.
+            onOpen: () => {
+              this.outage.ok();
+              backoff.reset();
+            },
+            onEvent: (event) => this.apply(event),
+          },
+          signal,
+        );
         backoff.reset(); // ended by the server: resume from the resourceVersion at once
       } catch (error) {
         if (signal.aborted) return;
@@ -194,13 +208,11 @@ class SliceWatch implements WatchSource {
     }
   }
 
-  private apply(event: WatchEvent, backoff: { reset(): void }): void {
+  private apply(event: WatchEvent): void {
     const object = event.object;
     if (event.type === 'ERROR') throw eventError(`${this.owner.description}: watching ${this.namespace}/${this.name.service}`, object);
     const version = object?.metadata?.resourceVersion;
     if (typeof version === 'string') this.resourceVersion = version;
-    this.outage.ok();
-    backoff.reset();
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED':
