@@ -17,9 +17,11 @@ for entry in "${NEEDED[@]}"; do
   pkg=${entry#*:}
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
-# Python modules of Debian's python3 (not a pyenv one): test/proxy-process.test.ts runs a grpcio
-# client through the proxy. python3 itself is usually there already, so test the import.
+# Python modules of Debian's python3 (not a pyenv one): the proxy tests run grpcio clients and
+# servers (test/python/grpc_peer.py, echo_client.py) and hand-made HTTP/2 peers on h2
+# (test/python/h2_peer.py). python3 itself is usually there already, so test the imports.
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
+/usr/bin/python3 -c 'import h2' >/dev/null 2>&1 || missing+=(python3-h2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "== installing system packages the tests need: ${missing[*]}"

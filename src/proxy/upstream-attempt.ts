@@ -147,7 +147,9 @@ export class UpstreamAttempt implements StreamHandler {
       // The backend cannot have processed a message that never reached its connection.
       this.owner.attemptFailed(this, Status.UNAVAILABLE, `connection to backend ${address} lost: ${stream.connection.lastError || 'closed'}`, this.sent === 0);
     } else if (kind === 'local') {
-      this.owner.attemptFailed(this, Status.INTERNAL, `backend ${address} broke HTTP/2 on the stream (${rstCodeName(code)})`, false);
+      // "Intermediaries ... MUST NOT forward a malformed request or response" - RFC 9113 §8.1.1: the client gets INTERNAL and the reason.
+      const why = stream.error ? `sent a malformed response: ${stream.error}` : `broke HTTP/2 on the stream (${rstCodeName(code)})`;
+      this.owner.attemptFailed(this, Status.INTERNAL, `backend ${address} ${why}`, false);
     } else {
       // "REFUSED_STREAM ... indicates that the stream is closed prior to any processing having
       // occurred" (RFC 9113 §8.7), as are streams above a GOAWAY's last-stream-id.

@@ -221,3 +221,51 @@ export class RawConnection {
     this.socket.destroy();
   }
 }
+
+/** A unary caller of any `path` on `target`, messages as raw bytes (a method no .proto names). */
+export function unaryCaller(target: string, path: string): { call(request: Buffer, deadlineMs?: number): Promise<Buffer>; close(): void } {
+  const Client = grpc.makeGenericClientConstructor({ call: rawMethod(path, false, false) }, 'Any');
+  const client = new Client(target, grpc.credentials.createInsecure()) as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+  return {
+    call: (request, deadlineMs = 5000) =>
+      new Promise((resolve, reject) =>
+        client.call!(request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, reply?: Buffer) => (err ? reject(err) : resolve(reply!))),
+      ),
+    close: () => client.close(),
+  };
+}
+
+/** What a steady client saw: calls made and why any failed. */
+export interface SteadyResult {
+  readonly calls: number;
+  readonly failures: string[];
+}
+
+/**
+ * A well-behaved client beside an attack: calls `call()` one after another, `periodMs` apart,
+ * until `stop()`, which resolves with every failure it saw (an attack test asserts there is none).
+ */
+export function steadyClient(call: () => Promise<unknown>, periodMs = 20): { stop(): Promise<SteadyResult> } {
+  let running = true;
+  let calls = 0;
+  const failures: string[] = [];
+  const loop = (async () => {
+    while (running) {
+      calls++;
+      try {
+        await call();
+      } catch (error) {
+        const e = error as grpc.ServiceError;
+        failures.push(`${e.code ?? ''} ${e.details ?? e.message}`);
+      }
+      await new Promise((r) => setTimeout(r, periodMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return { calls, failures };
+    },
+  };
+}

@@ -30,7 +30,7 @@ import {
 import { FloodGuard, type FloodKind } from './flood-guard.js';
 import { FrameReader } from './frame-reader.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
-import { validRequestFields } from './request-fields.js';
+import { isInterimResponse, requestFieldsError, responseFieldsError, trailerFieldsError } from './message-fields.js';
 import { H2Stream, type ResetKind, type StreamHandler } from './stream.js';
 
 /** Options of a connection. */
@@ -638,12 +638,23 @@ export class H2Connection {
     const stream = this.streams.get(id);
     if (stream !== undefined) {
       if (stream.remoteEnded) return this.streamError(id, ErrorCode.STREAM_CLOSED);
+      // Server side a second HEADERS is the request's trailers; client side the first final one
+      // is the response (or a Trailers-Only response), the next one its trailers.
+      const trailers = this.options.role === 'server' || stream.responded;
+      // "trailers ... [are] carried in a ... HEADERS frame ... [that] MUST ... [carry] END_STREAM" - RFC 9113 §8.1.
+      if (trailers && !endStream) return this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'trailers without END_STREAM');
+      const malformed = trailers ? trailerFieldsError(fields) : responseFieldsError(fields);
+      if (malformed !== null) return this.streamError(id, ErrorCode.PROTOCOL_ERROR, malformed);
+      if (!trailers && isInterimResponse(fields)) {
+        // "A HEADERS frame with the END_STREAM flag set that carries an informational status code is malformed" - RFC 9113 §8.1.
+        if (endStream) return this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'interim (1xx) response with END_STREAM');
+        // An interim response precedes the final one; gRPC has no use for it.
+        return;
+      }
+      stream.responded = true;
       if (endStream) {
         stream.remoteEnded = true;
         this.maybeClose(stream);
-      } else if (this.options.role === 'server') {
-        // "trailers ... MUST ... [carry] END_STREAM" - RFC 9113 §8.1: a second HEADERS must end the stream.
-        return this.streamError(id, ErrorCode.PROTOCOL_ERROR);
       }
       stream.handler.onHeaders(stream, fields, endStream);
       return;
@@ -665,7 +676,12 @@ export class H2Connection {
       if (++this.refused > MAX_REFUSED_STREAMS) this.fail(ErrorCode.ENHANCE_YOUR_CALM, `more than ${MAX_REFUSED_STREAMS} streams refused`);
       return;
     }
-    if (!validRequestFields(fields)) return this.streamError(id, ErrorCode.PROTOCOL_ERROR);
+    const malformed = requestFieldsError(fields);
+    if (malformed !== null) {
+      // A stream opened only to be reset costs what a rapid reset does: it counts against the same budget.
+      if (!this.budget('resets', 'streams reset')) return;
+      return this.streamError(id, ErrorCode.PROTOCOL_ERROR, malformed);
+    }
     const created = new H2Stream(id, this, this.peerInitialWindow, this.options.streamWindow);
     created.remoteEnded = endStream;
     this.streams.set(id, created);
@@ -790,13 +806,14 @@ export class H2Connection {
     if (stream.queue.length > 0) this.flushStream(stream);
   }
 
-  /** A stream error (RFC 9113 §5.4.2): RST_STREAM, and the owner hears of it. */
-  private streamError(id: number, code: number): void {
+  /** A stream error (RFC 9113 §5.4.2): RST_STREAM, and the owner hears of it; `reason` says why (malformed messages). */
+  private streamError(id: number, code: number, reason?: string): void {
     const stream = this.streams.get(id);
     if (stream === undefined) {
       this.write(rstStreamFrame(id, code));
       return;
     }
+    if (reason !== undefined) stream.error = reason;
     this.resetStream(stream, code, 'local');
   }
 }

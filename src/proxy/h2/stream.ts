@@ -46,6 +46,10 @@ export class H2Stream {
   endPending = false;
   /** Trailers to send once `queue` is written. */
   trailersPending: string[] | null = null;
+  /** Client side: the final response headers arrived (further HEADERS are trailers). */
+  responded = false;
+  /** Why the engine reset the stream (a malformed message), for its owner's messages; '' otherwise. */
+  error = '';
   /** Set by the connection while this stream waits in its blocked set. */
   blocked = false;
   /**
