@@ -13,6 +13,7 @@ import { runOverhead } from './overhead.js';
 import { runPicker } from './picker.js';
 import { runProxyBench } from './proxy.js';
 import { runSlowBackend } from './slow-backend.js';
+import { runXdsBench } from './xds.js';
 import type { BenchContext, BenchRow } from './types.js';
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   failover: runFailover,
   discovery: runDiscovery,
   proxy: runProxyBench,
+  xds: runXdsBench,
 };
 
 async function main(): Promise<number> {

@@ -135,6 +135,63 @@
       }
     }
     document.getElementById('proc').textContent = `pid ${state.pid}`;
+    renderXds(state.xds || []);
+  }
+
+  /** A table of text (and nodes): `append` makes text nodes, so remote strings (node ids, NACK details) stay text. */
+  function table(headings, rows) {
+    return el(
+      'table',
+      { class: 'xds-table' },
+      el('tr', {}, ...headings.map((h) => el('th', {}, h))),
+      ...rows.map((r) => el('tr', {}, ...r.map((cell) => el('td', {}, cell)))),
+    );
+  }
+
+  /** xDS control planes of the process: what they serve and who is connected (like CSDS). */
+  function renderXds(planes) {
+    const root = document.getElementById('xds');
+    root.hidden = planes.length === 0;
+    if (planes.length === 0) return;
+    const empty = document.getElementById('empty');
+    if (empty) empty.hidden = true;
+    root.replaceChildren();
+    for (const plane of planes) {
+      const box = el('div', { class: 'service' }, el('h2', {}, `xDS control plane ${plane.address}`, el('span', { class: 'policy' }, plane.registry)));
+      box.append(
+        table(
+          ['service', 'policies', 'endpoints (published)', 'notes'],
+          plane.services.map((s) => {
+            const counts = {};
+            for (const e of s.endpoints) counts[e.published] = (counts[e.published] || 0) + 1;
+            return [
+              s.service,
+              s.policies.join(' → '),
+              Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(', ') || 'none',
+              [...s.notes, s.configRejected ? `config rejected: ${s.configRejected}` : ''].filter(Boolean).join('; '),
+            ];
+          }),
+        ),
+      );
+      box.append(
+        table(
+          ['client (node id)', 'zone', 'user agent', 'subscriptions', 'versions sent / ACKed', 'NACKs'],
+          plane.clients.map((c) => {
+            const nacks = c.subscriptions.filter((s) => s.nacks > 0);
+            const nackCell = el('span', nacks.length ? { class: 'why', title: nacks.map((s) => `${s.type}: ${s.lastNack ? s.lastNack.message : ''}`).join('\n') } : {}, nacks.length ? nacks.map((s) => `${s.type}: ${s.nacks}`).join(', ') : '0');
+            return [
+              c.nodeId || '(no node)',
+              c.locality ? c.locality.zone : '',
+              c.userAgent,
+              c.subscriptions.map((s) => `${s.type}: ${s.names.join(', ')}`).join('; '),
+              c.subscriptions.map((s) => `${s.type} ${s.sentVersion}/${s.ackedVersion || '-'}`).join(', '),
+              nackCell,
+            ];
+          }),
+        ),
+      );
+      root.append(box);
+    }
   }
 
   function applyTick(tick) {

@@ -1,6 +1,7 @@
 /**
  * The public surface in tiers: `grpc-ha` exports what an application uses (fewer than 80 names),
- * `grpc-ha/pickers`, `grpc-ha/policy-kit` and `grpc-ha/example` the extension points, and no
+ * `grpc-ha/pickers`, `grpc-ha/policy-kit` and `grpc-ha/example` the extension points,
+ * `grpc-ha/xds` the xDS control plane, and no
  * entry point exports an internal. Every exported name has its doc comment. Read from the
  * sources with the TypeScript compiler, and imported by the package's own name, as a user would.
  */
@@ -18,6 +19,7 @@ const ENTRIES = {
   'grpc-ha/pickers': 'src/pickers.ts',
   'grpc-ha/policy-kit': 'src/policy-kit.ts',
   'grpc-ha/example': 'src/example.ts',
+  'grpc-ha/xds': 'src/xds.ts',
 } as const;
 
 type Entry = keyof typeof ENTRIES;

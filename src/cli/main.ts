@@ -10,6 +10,7 @@ import { POLICY_NAMES } from '../core/policies/catalogue.js';
 import { ROUND_ROBIN } from '../core/policies/round-robin.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { durationMs, intIn, numberIn } from './parse-values.js';
+import type { XdsCommandOptions } from './xds-command.js';
 
 const program = new Command()
   .name('grpc-ha')
@@ -160,6 +161,43 @@ Examples:
     process.exitCode = await runProxyCommand(o);
   });
 
+program
+  .command('xds')
+  .description('run an xDS control plane: gRPC clients in any language (Python, Go, Java, grpc-js) balance over the registry with xds:///SERVICE')
+  .option('--config <file>', 'YAML or JSON config (docs/xds.md)')
+  .option('--listen <address>', 'host:port or :port to serve ADS on')
+  .option('--registry <registry>', 'file:, file:///?dir=DIR, etcd://HOST:PORT, consul://HOST:PORT or static:///?file=FILE')
+  .option('--tls-cert <file>', 'PEM certificate of the xDS listener')
+  .option('--tls-key <file>', 'PEM key of the xDS listener')
+  .option('--tls-client-ca <file>', 'require client certificates signed by this CA (mTLS)')
+  .option('--admin <address>', 'admin endpoint host:port, or off (default 127.0.0.1:9902)')
+  .option('--no-health-checks', 'publish instances as UNKNOWN instead of checking grpc.health.v1')
+  .option('--health-timeout <duration>', 'no first health answer within this marks an instance UNHEALTHY', durationMs)
+  .option('--draining-hold <duration>', 'a deregistered instance still reachable stays DRAINING at most this long', durationMs)
+  .addHelpText(
+    'after',
+    `
+Serves ADS (state of the world) for Listener, RouteConfiguration, Cluster and ClusterLoadAssignment:
+a gRPC client in any language whose bootstrap names this server and that dials xds:///SERVICE gets
+SERVICE's instances from the registry, their health (checked here with grpc.health.v1), weights,
+zones as localities, and the policy, retries and timeouts of the service's central config.
+Prints {"event":"listening","port":N,"adminPort":N} once serving; SIGTERM stops it (exit 0).
+The Envoy protos come from the optional package @grpc/grpc-js-xds (npm install @grpc/grpc-js-xds).
+Exit codes: 0 stopped, 1 cannot start (e.g. address in use, package missing), 2 bad flags or config.
+
+Examples:
+  grpc-ha xds --listen 127.0.0.1:18000 --registry file:
+  grpc-ha xds --listen :18000 --registry etcd://127.0.0.1:2379 --tls-cert cp.pem --tls-key cp.key --tls-client-ca clients.pem
+  grpc-ha xds --config xds.yaml
+Bootstrap of a client (GRPC_XDS_BOOTSTRAP=bootstrap.json), see docs/xds.md:
+  {"xds_servers": [{"server_uri": "127.0.0.1:18000", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+   "node": {"id": "billing-1", "locality": {"zone": "a"}}}`,
+  )
+  .action(async (o: XdsCommandOptions) => {
+    const { runXdsCommand } = await import('./xds-command.js');
+    process.exitCode = await runXdsCommand(o);
+  });
+
 const DEMO_POLICIES = [...POLICY_NAMES, ROUND_ROBIN];
 
 program
@@ -205,7 +243,7 @@ Exit codes: 0 no call failed, 1 some call failed, 2 bad arguments, 3 registry un
 
 program
   .command('bench')
-  .description('run benchmark scenarios: picker, overhead, slow-backend, eject, discovery, failover, proxy (all by default)')
+  .description('run benchmark scenarios: picker, overhead, slow-backend, eject, discovery, failover, proxy, xds (all by default)')
   .addHelpText('after', '\nExamples:\n  grpc-ha bench                      # every scenario, markdown tables, JSON in bench/results/\n  grpc-ha bench picker --json        # one scenario, one JSON object per line\n  grpc-ha bench slow-backend --quick # a shorter run')
   .allowUnknownOption()
   .allowExcessArguments()

@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   INVALID_ADDRESS: 'INVALID_ADDRESS',
   /** A service registry (file directory, etcd, Consul) could not be reached or answered with an error. */
   REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
+  /** An optional peer dependency a feature needs is not installed; the message names the package to install. */
+  MISSING_DEPENDENCY: 'MISSING_DEPENDENCY',
 } as const;
 
 /** One of {@link ERROR_CODES}. */

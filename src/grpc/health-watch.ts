@@ -24,6 +24,15 @@ export type HealthWatchListener = (status: HealthCheckStatus) => void;
 const WATCH = healthService.Watch!;
 const UNUSED_CREDENTIALS = credentials.createInsecure();
 
+/**
+ * What a Watch stream needs of the connection it runs on: a subchannel, or a channel to one
+ * address dressed as one (address-health.ts).
+ */
+export type WatchedConnection = Pick<
+  experimental.SubchannelInterface,
+  'getAddress' | 'getChannel' | 'getConnectivityState' | 'addConnectivityStateListener' | 'removeConnectivityStateListener'
+>;
+
 type StreamState =
   | { readonly t: 'idle' }
   | { readonly t: 'watching'; readonly call: ClientReadableStream<{ status?: string }>; received: boolean }
@@ -31,8 +40,8 @@ type StreamState =
   | { readonly t: 'disabled' }
   | { readonly t: 'closed' };
 
-/** The Watch stream of one subchannel and service name, and who listens to it. */
-class HealthWatch {
+/** The Watch stream of one connection and service name, and who listens to it. */
+export class HealthWatch {
   private state: StreamState = { t: 'idle' };
   private current: HealthCheckStatus = { t: 'pending' };
   private readonly listeners = new Set<HealthWatchListener>();
@@ -41,7 +50,7 @@ class HealthWatch {
   private closing: NodeJS.Immediate | undefined;
 
   constructor(
-    private readonly subchannel: experimental.SubchannelInterface,
+    private readonly subchannel: WatchedConnection,
     private readonly serviceName: string,
     private readonly onClosed: () => void,
     random: RandomSource,
@@ -51,10 +60,12 @@ class HealthWatch {
     if (subchannel.getConnectivityState() === connectivityState.READY) this.start();
   }
 
+  /** The last status published. */
   get status(): HealthCheckStatus {
     return this.current;
   }
 
+  /** Adds a listener (it hears changes from now on). */
   add(listener: HealthWatchListener): void {
     if (this.closing) {
       clearImmediate(this.closing);
@@ -63,6 +74,7 @@ class HealthWatch {
     this.listeners.add(listener);
   }
 
+  /** Removes a listener; the stream closes at the end of the turn when none is left. */
   remove(listener: HealthWatchListener): void {
     this.listeners.delete(listener);
     // A policy rebuilding its endpoint list releases the old wrappers before the new ones

@@ -193,7 +193,7 @@ export class PickerLoadBalancer implements experimental.LoadBalancer {
       this.lastPicker = picker;
       this.updateState(
         ConnectivityState.READY,
-        new PolicyPicker(candidates, picker, this.config.hashHeader, this.config.ewma, this.env),
+        new PolicyPicker(candidates, picker, this.config.definition.hashHeader !== undefined, this.config.hashHeader, this.config.ewma, this.env),
         null,
       );
     } else if (connecting > 0) {
@@ -246,13 +246,26 @@ class PolicyPicker implements experimental.Picker {
   constructor(
     private readonly candidates: readonly Child[],
     private readonly picker: EndpointPicker,
+    private readonly hashes: boolean,
     private readonly hashHeader: string | undefined,
     private readonly ewma: EwmaSettings,
     private readonly env: PickerEnv,
   ) {}
 
+  /**
+   * The request's hash key: the value of the policy's request header when it names one (A76:
+   * "if request_hash_header is set, the hash is computed from that header"); otherwise, under
+   * xDS, the hash the channel's config selector computed from the route's hash policy (A42; the
+   * xDS client for grpc-js passes it as extraPickInfo.hash).
+   */
+  private hashKey(args: experimental.PickArgs): string | undefined {
+    if (!this.hashes) return undefined;
+    if (this.hashHeader !== undefined) return hashKeyOf(args.metadata, this.hashHeader);
+    return args.extraPickInfo?.['hash'];
+  }
+
   pick(args: experimental.PickArgs): experimental.PickResult {
-    const child = this.candidates[this.picker.pick(this.hashHeader === undefined ? undefined : hashKeyOf(args.metadata, this.hashHeader))]!;
+    const child = this.candidates[this.picker.pick(this.hashKey(args))]!;
     const result = child.leaf.getPicker().pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     const { load, stats } = child;

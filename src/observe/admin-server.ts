@@ -7,7 +7,7 @@
  *
  *   GET /              the dashboard (static files from dashboard/, uPlot from node_modules)
  *   GET /metrics       Prometheus text format
- *   GET /api/state     channels, endpoints, registries, servers (JSON)
+ *   GET /api/state     channels, endpoints, registries, servers, xDS control planes and their clients (JSON)
  *   GET /api/events    SSE: `snapshot` on connect, then `event` per state change and `tick` per second
  */
 import { readFile } from 'node:fs/promises';
@@ -25,6 +25,7 @@ import { grpcHaMetricsRegistry } from './metrics.js';
 import type { ProxyState } from './proxy-state.js';
 import { registryWatchStats } from './registry-stats.js';
 import { observedServers } from './server-observer.js';
+import { observedXdsServers } from './xds-observer.js';
 
 /** Defaults of the admin server. */
 export const ADMIN_DEFAULTS = {
@@ -79,7 +80,7 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-/** The state /api/state answers: every channel, registry watch and server of this process, and the proxy's state when given. */
+/** The state /api/state answers: every channel, registry watch, server and xDS control plane of this process, and the proxy's state when given. */
 export function adminState(proxy?: () => ProxyState, channels?: () => ChannelState[]): Record<string, unknown> {
   return {
     pid: process.pid,
@@ -87,6 +88,7 @@ export function adminState(proxy?: () => ProxyState, channels?: () => ChannelSta
     channels: [...[...observedChannels()].map((c) => c.state()), ...(channels?.() ?? [])],
     registries: [...registryWatchStats()].map((w) => ({ ...w })),
     servers: [...observedServers()].map((s) => ({ services: s.services, address: s.address, state: s.state() })),
+    xds: [...observedXdsServers()].map((x) => ({ address: x.address, registry: x.registry, services: x.services(), clients: x.clients(), counters: x.counters() })),
     ...(proxy && { proxy: proxy() }),
   };
 }

@@ -40,8 +40,8 @@ export interface HaEvent {
   readonly endpoint?: string;
   /** Why, in words ("5 consecutive UNAVAILABLE"), when known. */
   readonly reason?: string;
-  /** Where it was seen: "client" (a channel), "registry", "server", "proxy". */
-  readonly source: 'client' | 'registry' | 'server' | 'proxy';
+  /** Where it was seen: "client" (a channel), "registry", "server", "proxy", "xds" (the control plane's health checks). */
+  readonly source: 'client' | 'registry' | 'server' | 'proxy' | 'xds';
 }
 
 /** Receives every event as it is emitted. */

@@ -12,6 +12,7 @@ import { eventCounts } from './events.js';
 import { registryWatchStats } from './registry-stats.js';
 import { observedServers } from './server-observer.js';
 import { observedProxies } from './proxy-observer.js';
+import { observedXdsServers } from './xds-observer.js';
 
 /** Labels of one series. */
 export type Labels = Record<string, string>;
@@ -252,6 +253,34 @@ export const METRICS: readonly MetricDefinition[] = [
     labels: ['cluster', 'backend'],
     read: (emit) => {
       for (const b of proxyBackends()) emit(b.labels, b.healthy ? 1 : 0);
+    },
+  },
+  // xDS control planes.
+  {
+    name: 'grpc_ha_xds_clients',
+    type: 'gauge',
+    help: 'xDS clients (ADS streams) connected to a control plane.',
+    labels: ['address'],
+    read: (emit) => {
+      for (const x of observedXdsServers()) emit({ address: x.address }, x.clients().length);
+    },
+  },
+  {
+    name: 'grpc_ha_xds_responses_total',
+    type: 'counter',
+    help: 'xDS responses a control plane sent, by resource type (listener, route, cluster, endpoints).',
+    labels: ['address', 'type'],
+    read: (emit) => {
+      for (const x of observedXdsServers()) for (const [type, n] of Object.entries(x.counters().responses)) emit({ address: x.address, type }, n);
+    },
+  },
+  {
+    name: 'grpc_ha_xds_nacks_total',
+    type: 'counter',
+    help: 'xDS responses clients rejected (NACK), by resource type; the log and the admin API carry their reasons.',
+    labels: ['address', 'type'],
+    read: (emit) => {
+      for (const x of observedXdsServers()) for (const [type, n] of Object.entries(x.counters().nacks)) emit({ address: x.address, type }, n);
     },
   },
   // Every state change, by name.
