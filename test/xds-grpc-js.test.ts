@@ -105,14 +105,21 @@ describe('xDS control plane with @grpc/grpc-js-xds and grpc-ha policies', () => 
     await waitFor('b1 back', async () => (await calls(client, 8)).has('b1'), 10_000);
   });
 
-  it('runs grpc-ha peak_ewma, delivered as a custom policy', async () => {
+  it('runs grpc-ha peak_ewma and least_request, delivered as custom policies', async () => {
     await registry.putServiceConfig('echo', { loadBalancingConfig: [{ peak_ewma: { decayMs: 2000 } }, { round_robin: {} }] });
     const ewma = () => [...observedChannels()].map((c) => c.state()).find((s) => s.policy === 'peak_ewma' && s.endpoints.some((e) => e.started > 0));
-    await waitFor('a peak_ewma channel taking calls', async () => {
+    await waitFor('a peak_ewma channel taking calls over the 4 backends', async () => {
       await calls(client, 4);
-      return ewma() !== undefined;
+      return ewma()?.endpoints.length === 4;
     }, 10_000);
-    assert.equal(ewma()!.endpoints.length, 4);
+    // least_request: grpc-ha's, from the TypedStruct before A48's LeastRequest (which grpc-js-xds lacks).
+    await registry.putServiceConfig('echo', { loadBalancingConfig: [{ least_request: { choiceCount: 3 } }] });
+    const leastRequest = () => [...observedChannels()].map((c) => c.state()).find((s) => s.policy === 'least_request' && s.endpoints.some((e) => e.started > 0));
+    await waitFor('a least_request channel taking calls', async () => {
+      await calls(client, 4);
+      return leastRequest() !== undefined;
+    }, 10_000);
+    assert.equal((await clients())[0]!.subscriptions.find((s) => s.type === 'cluster')!.nacks, 0);
     await registry.deleteServiceConfig('echo');
   });
 

@@ -123,7 +123,7 @@ describe('xDS control plane with a Python (grpcio 1.51) client', () => {
     }
   });
 
-  it('falls back from peak_ewma to round robin, with and without A52; NACKs a Cluster it rejects and keeps the last good one', async () => {
+  it('falls back from peak_ewma and least_request to round robin, with and without A52; NACKs a Cluster it rejects and keeps the last good one', async () => {
     // 1.51 reads load_balancing_policy (A52) only with this switch.
     const a52 = await startPythonXdsClient(writeBootstrap(tmp.dir, cp.address, 'py-a52'), 'xds:///echo', {
       env: { GRPC_EXPERIMENTAL_XDS_CUSTOM_LB_CONFIG: 'true' },
@@ -138,6 +138,14 @@ describe('xDS control plane with a Python (grpcio 1.51) client', () => {
         assert.deepEqual(c.after(since).filter((x) => x.error), []);
         assert.ok(new Set(c.after(since).map((x) => x.server)).size >= 3, 'round robin over the backends');
       }
+      // least_request: a TypedStruct it does not know, then WrrLocality{LeastRequest, RoundRobin}:
+      // it has no least request either and takes the round robin inside, without a NACK.
+      await registry.putServiceConfig('echo', { loadBalancingConfig: [{ least_request: {} }] });
+      await waitFor('the least_request Cluster ACKed', () => cp.view.services()[0]!.policies[0] === 'least_request' && cluster()?.ackedVersion === cluster()?.sentVersion, 10_000);
+      assert.equal(cluster()!.nacks, 0);
+      since = Date.now();
+      await waitFor('calls after the least_request Cluster', () => a52.after(since).length >= 20, 10_000);
+      assert.deepEqual(a52.after(since).filter((x) => x.error), []);
       // A policy it knows (weighted_target_experimental) with a config it refuses: A52 says NACK.
       await registry.putServiceConfig('echo', { loadBalancingConfig: [{ weighted_target_experimental: { targets: 'not an object' } }, { round_robin: {} }] });
       await waitFor('a NACK of the Cluster', () => (cluster()?.nacks ?? 0) > 0, 10_000);

@@ -13,10 +13,12 @@
  *   ROUND_ROBIN otherwise. Older C-core rejects the whole Cluster for any other value
  *   ("LB policy is not supported", grpc 1.51), so LEAST_REQUEST is never written there.
  *
- * Round robin and least request go under `WrrLocality`, as Envoy's ROUND_ROBIN means and as A52
- * says control planes should ("the xDS server is expected to wrap the endpoint picking policy in
- * wrr_locality"); ring hash weighs endpoints itself (A42) and grpc-ha's policies see every
- * endpoint of the cluster.
+ * Round robin, least request and client-side weighted round robin go under `WrrLocality`, as
+ * Envoy's ROUND_ROBIN means and as A52 says control planes should ("the xDS server is expected to
+ * wrap the endpoint picking policy in wrr_locality"); ring hash weighs endpoints itself (A42) and
+ * grpc-ha's policies see every endpoint of the cluster. A client that knows no policy of a nested
+ * list rejects the whole Cluster (grpc-js-xds throws "No registered LB policy found in list"), so
+ * every WrrLocality's list ends in RoundRobin too.
  */
 import type { ServiceConfig } from '@grpc/grpc-js/build/src/service-config.js';
 import type { OutlierEjectionSettings } from '../core/health/outlier-detector.js';
@@ -63,10 +65,12 @@ export function loadBalancingPolicy(choices: readonly LbPolicyChoice[]): Record<
   };
 }
 
+const ROUND_ROBIN_MESSAGE = typed('envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin');
+
 function wrrLocality(name: string, endpointPicking: TypedMessage): LbPolicyChoice {
-  const config = typed(WRR_LOCALITY, {
-    endpoint_picking_policy: { policies: [{ typed_extension_config: { name, typed_config: endpointPicking } }] },
-  });
+  const picking = [{ typed_extension_config: { name, typed_config: endpointPicking } }];
+  if (name !== ROUND_ROBIN) picking.push({ typed_extension_config: { name: ROUND_ROBIN, typed_config: ROUND_ROBIN_MESSAGE } });
+  const config = typed(WRR_LOCALITY, { endpoint_picking_policy: { policies: picking } });
   return { name, ringHash: false, config };
 }
 
@@ -76,8 +80,7 @@ function typedStruct(name: string, json: Record<string, unknown>): LbPolicyChoic
   return { name, ringHash: false, config: typed(TYPED_STRUCT, { type_url: `type.googleapis.com/${name}`, value: toStruct(json) }) };
 }
 
-const roundRobin = (): LbPolicyChoice =>
-  wrrLocality(ROUND_ROBIN, typed('envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin'));
+const roundRobin = (): LbPolicyChoice => wrrLocality(ROUND_ROBIN, ROUND_ROBIN_MESSAGE);
 
 /** A gRPC service config duration ("1.5s") or grpc-js Duration object, in ms; undefined when absent or malformed. */
 function durationMs(value: unknown): number | undefined {
@@ -142,15 +145,16 @@ export function clusterPolicy(config: ServiceConfig | null): ClusterPolicy {
         const parsed = parsePolicyConfig(policyDefinition(LEAST_REQUEST)!, json);
         const options = parsed.options as { choiceCount: number };
         outlierEjection ??= parsed.health.outlierEjection;
-        // A48's LeastRequest for clients that have it; grpc-ha's least_request (active request
-        // bias, slow start) for grpc-js clients with grpc-ha's policies, which have not.
+        // grpc-ha's least_request (active request bias, slow start) for grpc-js clients that
+        // registered grpc-ha's policies; then A48's LeastRequest for the clients that have it
+        // (gRPC Java, Go, ...), which know no policy of that name and skip the TypedStruct.
+        choices.push(typedStruct(LEAST_REQUEST, withoutOutlierEjection(json)));
         choices.push(
           wrrLocality(
             LEAST_REQUEST,
             typed('envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest', { choice_count: wrapped(options.choiceCount) }),
           ),
         );
-        choices.push(typedStruct(LEAST_REQUEST, withoutOutlierEjection(json)));
         return;
       }
       case 'weighted_round_robin': {
