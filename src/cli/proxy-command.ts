@@ -89,8 +89,6 @@ async function runProxyProcess(source: ProxyConfigSource, graceMs: number): Prom
     console.error(`${prefix}: cannot start: ${(error as Error).message}`);
     return EXIT.FAILURE;
   }
-  console.log(JSON.stringify({ event: 'listening', port: proxy.port, adminPort: proxy.adminPort }));
-
   // One reload at a time, in signal order: a SIGHUP during a reload runs after it.
   let reloading = Promise.resolve();
   const onHup = () => {
@@ -110,10 +108,14 @@ async function runProxyProcess(source: ProxyConfigSource, graceMs: number): Prom
     });
   };
   process.on('SIGHUP', onHup);
-  await new Promise<void>((resolve) => {
+  const stop = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  // Only now: a supervisor (or a test) may signal as soon as it reads this line, and a signal
+  // that comes before its handler kills the process with the default action.
+  console.log(JSON.stringify({ event: 'listening', port: proxy.port, adminPort: proxy.adminPort }));
+  await stop;
   process.off('SIGHUP', onHup);
   await reloading;
   await proxy.close(graceMs);
