@@ -62,9 +62,8 @@ const loggers = new Map<string, Logger>();
  */
 export function emitEvent(fields: Omit<HaEvent, 'at'> & { at?: number }, options: { log?: boolean } = {}): void {
   const event: HaEvent = { ...fields, at: fields.at ?? Date.now() };
-  let log = loggers.get(event.source);
-  if (!log) loggers.set(event.source, (log = createLogger(event.source)));
   if (options.log !== false) {
+    const log = loggerOf(event.source);
     const { at: _at, source: _source, ...line } = event;
     const text = event.endpoint ? `${event.event} ${event.endpoint}${event.reason ? `: ${event.reason}` : ''}` : event.event;
     if (WARN_EVENTS.has(event.event)) log.warn(line, text);
@@ -77,12 +76,19 @@ export function emitEvent(fields: Omit<HaEvent, 'at'> & { at?: number }, options
     try {
       listener(event);
     } catch (error) {
-      log.error({ err: error }, 'event listener failed');
+      loggerOf(event.source).error({ err: error }, 'event listener failed');
     }
   }
 }
 
 const counts = new Map<EventName, number>();
+
+/** The logger of one source, made when it first logs (a proxy that logs its own lines never loads pino). */
+function loggerOf(source: HaEvent['source']): Logger {
+  let log = loggers.get(source);
+  if (!log) loggers.set(source, (log = createLogger(source)));
+  return log;
+}
 
 /** Subscribes to every later event; returns the unsubscribe function. */
 export function onEvent(listener: EventListener): () => void {

@@ -3,11 +3,11 @@
  * backend topology): `GET /healthz` for liveness probes, `GET /state` for a JSON view of
  * clusters, backends and counters, and grpc-ha's admin routes (src/observe/admin-server.ts):
  * `/metrics` (the proxy's per-cluster, per-backend series among them), `/api/state`,
- * `/api/events` and the dashboard.
+ * `/api/events` and the dashboard. Those routes (the metrics library, the dashboard) are loaded
+ * on the first request that needs them: a proxy nobody scrapes does not carry them.
  */
-import http, { type Server } from 'node:http';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdminHandler } from '../observe/admin-server.js';
 import type { ChannelState, EndpointState } from '../observe/channel-observer.js';
 import { observeProxy, type ProxyBackendView } from '../observe/proxy-observer.js';
 import type { ProxyState } from '../observe/proxy-state.js';
@@ -18,7 +18,15 @@ export interface AdminSource {
   healthy(): boolean;
   /** The proxy's state; /state is its JSON. */
   state(): ProxyState;
+  /**
+   * Brings `state()` up to date before a request reads it, and every second while a dashboard
+   * streams (a proxy on workers asks each worker for its counters). Absent when state() is live.
+   */
+  refresh?(): Promise<void>;
 }
+
+/** How often the state is refreshed while a dashboard event stream is open, ms (the dashboard ticks every second). */
+const STREAM_REFRESH_MS = 1000;
 
 /** The proxy's clusters as the dashboard shows channels: one per cluster, its backends as endpoints. */
 function clusterChannels(state: ProxyState): ChannelState[] {
@@ -63,31 +71,66 @@ function* backendsOf(state: ProxyState): Iterable<ProxyBackendView> {
 
 /** Starts the admin HTTP server; resolves with it and its port. */
 export function startAdminServer(host: string, port: number, source: AdminSource): Promise<{ server: Server; port: number }> {
-  const admin = createAdminHandler({ proxy: () => source.state(), channels: () => clusterChannels(source.state()), title: 'grpc-ha proxy' });
-  const server = http.createServer((req, res) => {
+  type Handler = { handle: (req: IncomingMessage, res: ServerResponse) => boolean; close: () => void };
+  let admin: Promise<Handler> | undefined;
+  let closed = false;
+  const loadAdmin = () =>
+    (admin ??= import('../observe/admin-server.js').then(({ createAdminHandler }) => {
+      const handler = createAdminHandler({ proxy: () => source.state(), channels: () => clusterChannels(source.state()), title: 'grpc-ha proxy' });
+      if (closed) handler.close();
+      return handler;
+    }));
+  let streams = 0;
+  let streamTimer: NodeJS.Timeout | undefined;
+  const watchStream = (res: ServerResponse) => {
+    if (source.refresh === undefined || !res.getHeader('content-type')?.toString().startsWith('text/event-stream')) return;
+    if (streams++ === 0) {
+      streamTimer = setInterval(() => void source.refresh!().catch(() => {}), STREAM_REFRESH_MS);
+      streamTimer.unref();
+    }
+    res.once('close', () => {
+      if (--streams === 0) clearInterval(streamTimer);
+    });
+  };
+  const route = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
-    } else if (path === '/healthz') {
+      return;
+    }
+    if (path === '/healthz') {
       const ok = source.healthy();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'shutting down\n');
-    } else if (path === '/state') {
+      return;
+    }
+    await source.refresh?.();
+    if (path === '/state') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(source.state(), null, 2) + '\n');
-    } else if (!admin.handle(req, res)) {
+    } else if ((await loadAdmin()).handle(req, res)) {
+      watchStream(res);
+    } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /state, /metrics or / (dashboard)\n');
     }
+  };
+  const server = http.createServer((req, res) => {
+    route(req, res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`admin: ${(error as Error).message}\n`);
+    });
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 0; // the dashboard's event stream is long-lived
   const unobserve = observeProxy({ backends: () => backendsOf(source.state()) });
-  server.once('close', () => {
+  const release = () => {
+    closed = true;
     unobserve();
-    admin.close();
-  });
+    clearInterval(streamTimer);
+    void admin?.then((handler) => handler.close());
+  };
+  server.once('close', release);
   return new Promise((resolve, reject) => {
     server.once('error', (error) => {
-      unobserve();
-      admin.close();
+      release();
       reject(error);
     });
     server.listen(port, host || '127.0.0.1', () => {

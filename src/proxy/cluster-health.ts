@@ -1,41 +1,43 @@
 /**
- * The proxy's adapter to the endpoint-set health model (src/core/health/endpoint-set-health.ts),
- * the same model the grpc-js health layer drives: outlier ejection, early returns on a passing
- * health check, slow start, the panic threshold and their events. What is left here is glue: a
- * cluster's model wired to the proxy's log and the event bus, each backend's condition read from
- * its Upstream (connection and active health check), and the backends a picker gets.
+ * What a cluster reads and feeds of its backends' health, and the glue between its Upstreams and
+ * that model. The model is the endpoint-set health model (src/core/health/endpoint-set-health.ts,
+ * the one the grpc-js health layer drives) in a proxy of one process and in the primary of a proxy
+ * on workers (local-cluster-health.ts); in a worker it is the primary's view of it, mirrored
+ * (health-mirror.ts). Either way a cluster tells it each backend's condition as its Upstream sees it
+ * and each call's result, and reads back what may be picked: one interface, two places it lives.
  */
-import type { PickerEnv } from '../core/pickers/picker.js';
 import type { EndpointCondition } from '../core/health/endpoint-condition.js';
-import { EndpointSetHealth } from '../core/health/endpoint-set-health.js';
-import { emitEvent } from '../observe/events.js';
-import type { ClusterConfig } from './proxy-config.js';
+import type { Ejection, EjectionCounters } from '../core/health/outlier-detector.js';
 import type { Upstream } from './upstream.js';
+
+/** The part of the endpoint-set health model a cluster uses (EndpointSetHealth implements it). */
+export interface ClusterHealthModel {
+  /** Health disregarded: too few backends are healthy (Envoy panic threshold). */
+  readonly panic: boolean;
+  /** Whether call results are counted (outlier ejection is on). */
+  readonly counting: boolean;
+  /** Ejection counters, or null when outlier ejection is off. */
+  readonly counters: EjectionCounters | null;
+  /** While now < rampUntil some healthy backend is still in its slow start window. */
+  readonly rampUntil: number;
+  /** Makes `keys` the backend set. */
+  setEndpoints(keys: Iterable<string>): void;
+  /** Takes every backend's condition as its transport reports it and updates what follows. */
+  recompute(reported: (key: string) => EndpointCondition): void;
+  /** Counts the final gRPC status of `count` calls (1 unless a batch) to `key`. */
+  recordResult(key: string, code: number, count?: number): void;
+  conditionOf(key: string): EndpointCondition | undefined;
+  ejectionOf(key: string): Ejection | null;
+  factorOf(key: string, now: number): number;
+  maxFactor(now: number): number;
+  describeEjections(keys?: Iterable<string>): string[];
+  close(): void;
+}
 
 const HEALTHY: EndpointCondition = { t: 'healthy' };
 const SERVING: EndpointCondition = { t: 'healthy', checked: true };
 const AWAITING: EndpointCondition = { t: 'awaiting_health_check' };
 const CONNECTING: EndpointCondition = { t: 'connecting', settled: false };
-
-/**
- * The health model of cluster `config`: lines go to `log`, events on the bus (for the dashboard,
- * /metrics and onEvent()), and `changed` runs when an ejection or a return changes what may be picked.
- */
-export function clusterHealth(config: ClusterConfig, env: PickerEnv, log: (message: string) => void, changed: () => void): EndpointSetHealth {
-  return new EndpointSetHealth(
-    {
-      env,
-      sink: {
-        // The proxy's own log line says it already.
-        emit: (event, endpoint, reason) =>
-          emitEvent({ event, service: config.name, source: 'proxy', ...(endpoint ? { endpoint } : {}), ...(reason ? { reason } : {}) }, { log: false }),
-        log: (message) => log(`cluster ${config.name}: ${message}`),
-      },
-      changed,
-    },
-    config.health,
-  );
-}
 
 /**
  * A backend's condition as its Upstream sees it: ready and serving is healthy (`checked` when an
@@ -60,7 +62,7 @@ export function upstreamCondition(u: Upstream, activeChecks: boolean): EndpointC
  * healthy ones (connected, passing health checks, not ejected) or, in panic, every connected one
  * (Envoy "balance across all hosts").
  */
-export function selectBackends(health: EndpointSetHealth, all: readonly Upstream[], activeChecks: boolean): Upstream[] {
+export function selectBackends(health: ClusterHealthModel, all: readonly Upstream[], activeChecks: boolean): Upstream[] {
   const byAddress = new Map(all.map((u) => [u.address, u]));
   health.recompute((address) => {
     const u = byAddress.get(address);

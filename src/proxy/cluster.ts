@@ -3,18 +3,24 @@
  * (the shared pure pickers, rebuilt only when availability changes), per-backend stream limits,
  * a bounded queue of calls waiting for a backend, and passive health (outlier ejection, slow
  * start, panic threshold: cluster-health.ts) fed by the outcome of every call.
+ *
+ * The same class serves three places: a proxy of one process (its own source and health model),
+ * the primary of a proxy on workers (the same, but it only watches: no picker, no calls) and a
+ * worker (the backends and their health come from the primary; it connects, picks and forwards).
  */
 import { isEndpointFailure } from '../core/status.js';
 import { idempotentMatcher } from '../core/idempotent-methods.js';
 import type { ProxyClusterState } from '../observe/proxy-state.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint, type PickerEnv } from '../core/pickers/picker.js';
 import { slowStartPick } from '../core/health/slow-start.js';
-import type { EndpointSetHealth } from '../core/health/endpoint-set-health.js';
-import { clusterHealth, selectBackends } from './cluster-health.js';
-import { createEndpointSource, type EndpointSource, type ProxyEndpoint } from './endpoint-source.js';
+import { healthClass, type EndpointCondition } from '../core/health/endpoint-condition.js';
+import { selectBackends, type ClusterHealthModel } from './cluster-health.js';
+import type { EndpointSource, ProxyEndpoint } from './endpoint-source.js';
 import type { ClusterConfig } from './proxy-config.js';
 
 import { Upstream } from './upstream.js';
+
+const CONNECTING: EndpointCondition = { t: 'connecting', settled: false };
 
 /** A call waiting for a backend. */
 export interface PendingCall {
@@ -36,8 +42,16 @@ export interface ClusterOptions {
   readonly windowBytes: number;
   /** Randomness and clock of the picker; injectable for tests. */
   readonly env?: PickerEnv;
-  /** Where to log state changes. */
-  readonly log?: (message: string) => void;
+  /** Where the backends come from: the target's source, or on a worker the primary's list. */
+  readonly source: EndpointSource;
+  /** The health model, on the cluster's clock; `changed` is to be called when its own timers change what may be picked. */
+  readonly health: (env: PickerEnv, changed: () => void) => ClusterHealthModel;
+  /** Whether each backend connection runs the cluster's active health check (a worker leaves it to the primary). Defaults to true. */
+  readonly checksHealth?: boolean;
+  /** Whether the cluster takes calls (the primary of a proxy on workers only watches: no picker). Defaults to true. */
+  readonly picks?: boolean;
+  /** Runs after every change of what may be picked (the primary publishes it to its workers). */
+  readonly onRebuild?: () => void;
 }
 
 /** One cluster of backends. */
@@ -57,7 +71,10 @@ export class Cluster {
   private closed = false;
   /** The header carrying the ring-hash key, if the policy uses one. */
   readonly hashHeader: string | undefined;
-  private readonly health: EndpointSetHealth;
+  /** The backends' health: decided here, or on a worker mirrored from the primary. */
+  readonly health: ClusterHealthModel;
+  private readonly activeChecks: boolean;
+  private readonly picks: boolean;
   /** With retries on: the backend each call was last given, so that a retry goes elsewhere ("next backend"). */
   private readonly retried: WeakMap<PendingCall, Upstream> | null;
   private readonly retry: { readonly attempts: number; readonly idempotent: (path: string) => boolean } | null;
@@ -70,9 +87,10 @@ export class Cluster {
     this.hashHeader = config.policy.hashHeader;
     this.retried = config.retry ? new WeakMap() : null;
     this.retry = config.retry ? { attempts: config.retry.attempts, idempotent: idempotentMatcher(config.retry.idempotentMethods) } : null;
-    this.source = createEndpointSource(config.target, `clusters.${config.name}.target`);
-    const log = options.log ?? (() => {});
-    this.health = clusterHealth(config, this.env, log, () => this.scheduleRebuild());
+    this.source = options.source;
+    this.health = options.health(this.env, () => this.scheduleRebuild());
+    this.activeChecks = config.healthCheck !== null && options.checksHealth !== false;
+    this.picks = options.picks !== false;
   }
 
   /** Subscribes to the endpoint source and starts connecting to backends. */
@@ -245,6 +263,8 @@ export class Cluster {
     if (!this.resolved) return null;
     for (const u of this.upstreams.values()) {
       if (this.usable(u) || u.state === 'connecting' || u.state === 'idle') return null;
+      // Connected, and its first health answer (or, on a worker, the primary's first word) is pending.
+      if (healthClass(this.health.conditionOf(u.address) ?? CONNECTING) === 'unknown') return null;
     }
     return `cluster ${this.config.name}: no backend available; ${this.describe()}`;
   }
@@ -265,7 +285,7 @@ export class Cluster {
         tls: this.config.tls,
         connectTimeoutMs: this.config.connectTimeoutMs,
         windowBytes: this.options.windowBytes,
-        healthCheck: this.config.healthCheck,
+        healthCheck: this.activeChecks ? this.config.healthCheck : null,
         random: this.env.random,
         onChange: () => this.scheduleRebuild(),
       });
@@ -295,13 +315,18 @@ export class Cluster {
   private rebuild(): void {
     const definition = this.config.policy.definition;
     const all = [...this.upstreams.values()];
-    const selected = selectBackends(this.health, all, this.config.healthCheck !== null);
+    const selected = selectBackends(this.health, all, this.activeChecks);
+    if (!this.picks) {
+      this.options.onRebuild?.();
+      return;
+    }
     const list = definition.includeUnavailable ? (selected.length > 0 ? all : []) : selected;
     const usable = new Set(selected);
     const endpoints: PickerEndpoint[] = list.map((u) => ({ key: u.address, weight: u.weight, load: u.load, available: usable.has(u) }));
     this.picker = list.length === 0 ? null : definition.createPicker(endpoints, this.config.policy.options, this.env, this.picker ?? undefined);
     this.pickList = list;
     this.drain();
+    this.options.onRebuild?.();
   }
 
   private drain(): void {

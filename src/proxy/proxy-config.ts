@@ -11,6 +11,8 @@ import { METHOD_SELECTOR, METHOD_SELECTOR_RULE } from '../core/idempotent-method
 import { integer, parseConfig } from '../core/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { PolicyConfig } from '../core/policies/policy-config.js';
+import type { PickerFactory } from '../core/pickers/picker.js';
+import type { EwmaSettings } from '../core/pickers/endpoint-load.js';
 import { splitAddress as parseHostPort } from '../core/address.js';
 import { DEFAULT_HEALTH_SETTINGS, HEALTH_FIELD_NAMES, healthFields, toHealthSettings, type HealthSettings } from '../core/health/health-config.js';
 import { parseClusterPolicy } from './cluster-policy.js';
@@ -55,6 +57,8 @@ export const PROXY_DEFAULTS = {
   healthyThreshold: 1,
   /** Attempts per call, first included, when retries are enabled. */
   retryAttempts: 2,
+  /** Processes that serve calls: one, as nginx's `worker_processes 1` (`auto`: one per core Node reports). */
+  workers: 1,
 } as const;
 
 /** TLS of the listener: certificate, key and, for mTLS, the CA client certificates must chain to. */
@@ -101,7 +105,7 @@ export interface ClusterConfig {
   readonly name: string;
   /** `static:host:port,...`, a bare `host:port,...` list, or a registered registry scheme. */
   readonly target: string;
-  readonly policy: PolicyConfig<unknown>;
+  readonly policy: ClusterPolicy;
   /** The policy as written, to tell on reload whether the cluster changed. */
   readonly policyJson: unknown;
   readonly healthCheck: ActiveHealthCheckConfig | null;
@@ -117,6 +121,29 @@ export interface ClusterConfig {
    * `panicThresholdPercent`), set on the cluster.
    */
   readonly health: HealthSettings;
+}
+
+/**
+ * What a cluster uses of its parsed policy config: the policy's picker and the options it was
+ * given. A PolicyConfig has this shape; a proxy worker, handed configs the primary validated,
+ * rebuilds it without the schemas (cluster-pickers.ts).
+ */
+export interface ClusterPolicy {
+  readonly definition: {
+    /** The policy's config key. */
+    readonly name: string;
+    readonly createPicker: PickerFactory<unknown>;
+    /** Give the picker every backend, not only usable ones (ring_hash). */
+    readonly includeUnavailable?: boolean;
+  };
+  /** Picker options after defaults and clamps. */
+  readonly options: unknown;
+  /** Static weights by "host:port". */
+  readonly weights: ReadonlyMap<string, number>;
+  /** Latency estimate settings of the backends' load. */
+  readonly ewma: EwmaSettings;
+  /** Metadata key for ring hashing, if any. */
+  readonly hashHeader: string | undefined;
 }
 
 /** A route: calls whose service matches go to `cluster`. */
@@ -147,6 +174,8 @@ export interface ProxyConfig {
   readonly limits: ListenerLimits;
   readonly clusters: ReadonlyMap<string, ClusterConfig>;
   readonly routes: readonly RouteConfig[];
+  /** Processes serving calls (`auto`: one per core); more than one runs a primary and its workers. */
+  readonly workers: number | 'auto';
 }
 
 const str = (what = 'must be a string') => z.string({ error: what }).min(1, { error: 'must not be empty' });
@@ -191,6 +220,7 @@ const clusterSchema = z
 const configSchema = z
   .object({
     listen: listenAddress.optional(),
+    workers: z.union([integer(1, 256), z.literal('auto')], { error: 'must be an integer in [1, 256] or "auto"' }).optional(),
     tls: z.object({ cert: str(), key: str(), clientCa: str().optional() }).strict().optional(),
     admin: z
       .object({ listen: z.union([z.literal('off'), listenAddress], { error: `must be "off" or ${listenRule.slice(5)}` }).optional() })
@@ -344,6 +374,7 @@ export function parseProxyConfig(input: unknown, baseDir = process.cwd()): Proxy
     },
     clusters,
     routes,
+    workers: raw.workers ?? PROXY_DEFAULTS.workers,
   };
 }
 
@@ -377,13 +408,4 @@ export function zeroConfig(listen: string, target: string, policy?: unknown, adm
     ...(admin !== undefined && { admin: { listen: admin } }),
     clusters: { default: { target, ...(policy !== undefined && { policy }) } },
   });
-}
-
-/** Whether two cluster configs would build the same cluster (a reload keeps such clusters as they are). */
-export function sameCluster(a: ClusterConfig, b: ClusterConfig): boolean {
-  const { policy: _pa, tls: ta, ...ra } = a;
-  const { policy: _pb, tls: tb, ...rb } = b;
-  // Sets (health.outlierEjection.failureCodes) compare by their members.
-  const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (x instanceof Set ? [...(x as Set<unknown>)].sort() : x));
-  return json(ra) === json(rb) && JSON.stringify(ta) === JSON.stringify(tb);
 }

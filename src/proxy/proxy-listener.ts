@@ -39,14 +39,19 @@ export interface ListenerOptions {
 
 const UNSUPPORTED_MEDIA_TYPE = [':status', '415', 'content-type', 'text/plain'];
 
-/** The listening server and the connections it holds. */
+/**
+ * The listening server and the connections it holds. It binds its own address (`listen()`), or,
+ * on a worker of a proxy on workers, takes connections the primary accepted (`adopt()`).
+ */
 export class ProxyListener {
   /** Call counters for the admin view. */
   readonly counters: CallCounters = { started: 0, completed: 0, proxyErrors: 0, retries: 0 };
   private readonly server: TcpServer;
   private readonly connectionStates = new Map<H2Connection, ConnectionState>();
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly sweepTimer: NodeJS.Timeout;
   private closing = false;
+  /** Resolves the graceful close once the last connection is gone. */
+  private onEmpty: (() => void) | undefined;
 
   constructor(private readonly options: ListenerOptions) {
     const tls = options.tls;
@@ -68,6 +73,10 @@ export class ProxyListener {
     } else {
       this.server = createTcpServer({ noDelay: true }, (socket) => this.onConnection(socket));
     }
+    const limits = options.limits;
+    const period = Math.max(50, Math.min(limits.idleTimeoutMs, limits.firstStreamTimeoutMs) / 4);
+    this.sweepTimer = setInterval(() => this.sweep(), period);
+    this.sweepTimer.unref();
   }
 
   /** Binds and resolves with the bound port. */
@@ -80,10 +89,14 @@ export class ProxyListener {
         server.on('error', (error) => this.options.log(`listener error: ${error.message}`));
         resolve((server.address() as AddressInfo).port);
       });
-      const period = Math.max(50, Math.min(this.options.limits.idleTimeoutMs, this.options.limits.firstStreamTimeoutMs) / 4);
-      this.sweepTimer = setInterval(() => this.sweep(), period);
-      this.sweepTimer.unref();
     });
+  }
+
+  /** Serves a connection accepted elsewhere (the primary of a proxy on workers hands it over). */
+  adopt(socket: Socket): void {
+    socket.setNoDelay(true);
+    // A TLS server wraps it in its handshake, a plain one hands it to onConnection, as for a socket it accepted.
+    this.server.emit('connection', socket);
   }
 
   /** Connections open now. */
@@ -98,12 +111,17 @@ export class ProxyListener {
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     clearInterval(this.sweepTimer);
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Adopted connections are not the server's to count: wait for our own table to empty.
+    const drained = new Promise<void>((resolve) => {
+      if (this.connectionStates.size === 0) resolve();
+      else this.onEmpty = resolve;
+    });
+    const stopped = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     for (const connection of this.connectionStates.keys()) connection.close();
     const timer = setTimeout(() => {
       for (const connection of this.connectionStates.keys()) connection.destroy();
     }, graceMs);
-    await closed;
+    await Promise.all([stopped, drained]);
     clearTimeout(timer);
   }
 
@@ -133,7 +151,10 @@ export class ProxyListener {
         state.open = open;
         if (open === 0) state.idleSince = performance.now();
       },
-      onClose: () => this.connectionStates.delete(connection),
+      onClose: () => {
+        this.connectionStates.delete(connection);
+        if (this.connectionStates.size === 0) this.onEmpty?.();
+      },
       onError: (error) => this.options.log(`client connection closed on an internal error: ${(error as Error).stack ?? String(error)}`),
     });
     this.connectionStates.set(connection, state);

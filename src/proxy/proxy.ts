@@ -6,13 +6,13 @@
  * listener (address, TLS certificates, limits) is bound anew and the old one drains the same way.
  */
 import type { Server } from 'node:http';
-import { Cluster } from './cluster.js';
-import { sameCluster, type ProxyConfig } from './proxy-config.js';
+import type { ProxyConfig } from './proxy-config.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { ProxyState } from '../observe/proxy-state.js';
 import type { CallCounters } from './proxied-call.js';
 import { ProxyListener } from './proxy-listener.js';
-import { Router } from './router.js';
+import { ClusterSet } from './cluster-set.js';
+import { localClusters } from './local-cluster.js';
 import { startAdminServer } from './admin-server.js';
 
 /** Options of {@link startProxy}. */
@@ -49,23 +49,22 @@ type AdminServer = { server: Server; port: number };
 export async function startProxy(config: ProxyConfig, options: StartProxyOptions = {}): Promise<Proxy> {
   const log = options.log ?? ((m: string) => console.error(`grpc-ha proxy: ${m}`));
   let current = config;
-  let clusters = buildClusters(config, new Map(), log);
-  let router = new Router(config.routes, clusters);
+  const clusters = new ClusterSet(localClusters(log));
+  clusters.update(config);
   let closing = false;
-  const retired = new Set<Cluster>();
   /** Listeners replaced by a reload, still finishing their calls. */
   const draining = new Set<Promise<void>>();
   /** Call counters of listeners replaced by reloads, so /state counts every call. */
   const pastCounters: CallCounters[] = [];
 
   const newListener = (c: ProxyConfig) =>
-    new ProxyListener({ host: c.listen.host, port: c.listen.port, tls: c.tls, limits: c.limits, router: () => router, log });
+    new ProxyListener({ host: c.listen.host, port: c.listen.port, tls: c.tls, limits: c.limits, router: () => clusters.router, log });
   let listener = newListener(config);
   let port: number;
   try {
     port = await listener.listen();
   } catch (error) {
-    for (const c of clusters.values()) c.close(true);
+    clusters.close(true);
     throw error;
   }
 
@@ -76,8 +75,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       listen: `${current.listen.host || '*'}:${port}`,
       connections: listener.connections,
       calls,
-      clusters: [...clusters.values()].map((c) => c.toJSON()),
-      ...(retired.size > 0 && { draining: [...retired].map((c) => c.toJSON()) }),
+      ...clusters.state(),
     };
   };
   const adminSource = { healthy: () => !closing, state };
@@ -88,23 +86,10 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       admin = await startAdminServer(config.admin.host, config.admin.port, adminSource);
     } catch (error) {
       await listener.close(0);
-      for (const c of clusters.values()) c.close(true);
+      clusters.close(true);
       throw error;
     }
   }
-
-  const retire = (cluster: Cluster): void => {
-    cluster.close();
-    if (cluster.inFlight() === 0) return;
-    retired.add(cluster);
-    const timer = setInterval(() => {
-      if (cluster.inFlight() === 0) {
-        retired.delete(cluster);
-        clearInterval(timer);
-      }
-    }, 500);
-    timer.unref();
-  };
 
   const drain = (old: ProxyListener): void => {
     pastCounters.push(old.counters);
@@ -160,10 +145,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       const changed = (k: 'listen' | 'tls' | 'limits' | 'admin') => JSON.stringify(next[k]) !== JSON.stringify(current[k]);
       const listenerChanged = changed('listen') || changed('tls') || changed('limits');
       if (listenerChanged) await replaceListener(next);
-      const nextClusters = buildClusters(next, clusters, log);
-      for (const [name, old] of clusters) if (nextClusters.get(name) !== old) retire(old);
-      clusters = nextClusters;
-      router = new Router(next.routes, clusters);
+      clusters.update(next);
       const adminChanged = changed('admin');
       current = next;
       if (adminChanged) {
@@ -174,14 +156,13 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
         }
       }
       const moved = [listenerChanged && `listener on ${next.listen.host || '*'}:${port}`, adminChanged && 'admin endpoint'].filter(Boolean);
-      log(`reload: ${clusters.size} cluster(s), ${next.routes.length} route(s)${moved.length > 0 ? `; new ${moved.join(', ')}` : ''}`);
+      log(`reload: ${clusters.current.size} cluster(s), ${next.routes.length} route(s)${moved.length > 0 ? `; new ${moved.join(', ')}` : ''}`);
     },
     state,
     async close(graceMs = 10_000) {
       closing = true;
       await Promise.all([listener.close(graceMs), ...draining]);
-      for (const c of clusters.values()) c.close(true);
-      for (const c of retired) c.close(true);
+      clusters.close(true);
       if (admin) await closeAdmin(admin);
     },
   };
@@ -191,28 +172,4 @@ function closeAdmin(admin: AdminServer): Promise<void> {
   const closed = new Promise<void>((resolve) => admin.server.close(() => resolve()));
   admin.server.closeAllConnections();
   return closed;
-}
-
-/** Clusters for `config`, reusing each of `existing` whose config is unchanged. */
-function buildClusters(config: ProxyConfig, existing: ReadonlyMap<string, Cluster>, log: (m: string) => void): Map<string, Cluster> {
-  const windowBytes = config.limits.streamWindowBytes;
-  const out = new Map<string, Cluster>();
-  const created: Cluster[] = [];
-  try {
-    for (const [name, c] of config.clusters) {
-      const old = existing.get(name);
-      if (old && sameCluster(old.config, c)) {
-        out.set(name, old);
-      } else {
-        const cluster = new Cluster(c, { windowBytes, log });
-        created.push(cluster);
-        out.set(name, cluster);
-      }
-    }
-  } catch (error) {
-    for (const c of created) c.close(true);
-    throw error;
-  }
-  for (const c of created) c.start();
-  return out;
 }

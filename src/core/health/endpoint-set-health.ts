@@ -19,7 +19,7 @@
 import type { PickerEnv } from '../pickers/picker.js';
 import { EjectionTimers } from './ejection-timers.js';
 import { conditionCounts, healthClass, noHealthyEndpointMessage, type EndpointCondition } from './endpoint-condition.js';
-import { DEFAULT_HEALTH_SETTINGS, type HealthSettings } from './health-config.js';
+import { DEFAULT_HEALTH_SETTINGS, type HealthSettings } from './health-defaults.js';
 import { RETURN_REASONS, transitionEvents, type HealthSink, type ReturnReason } from './health-events.js';
 import { OutlierDetector, type Ejection, type EjectionCounters } from './outlier-detector.js';
 import { inPanic } from './panic-threshold.js';
@@ -75,7 +75,7 @@ export class EndpointSetHealth {
   private closed = false;
   private inPanic = false;
   private ramp = Number.NEGATIVE_INFINITY;
-  private oldestHealthySince = 0;
+  private healthyOldest = 0;
 
   constructor(
     private readonly options: EndpointSetHealthOptions,
@@ -141,10 +141,10 @@ export class EndpointSetHealth {
     this.timers.schedule(this.detector);
   }
 
-  /** Records the gRPC status code a call to `key` ended with. */
-  recordResult(key: string, code: number): void {
+  /** Records the gRPC status code `count` calls in a row to `key` ended with (1 unless a batch). */
+  recordResult(key: string, code: number, count = 1): void {
     if (this.detector === null || this.closed) return;
-    const ejection = this.detector.recordResult(key, code);
+    const ejection = this.detector.recordResult(key, code, count);
     if (ejection) this.onEjected([ejection]);
   }
 
@@ -193,7 +193,7 @@ export class EndpointSetHealth {
     const panic = inPanic(healthy + unknown, total, this.settings.panicThresholdPercent);
     if (panic !== this.inPanic) this.options.sink.emit(panic ? 'panic_entered' : 'panic_left', undefined, `${healthy} of ${total} endpoints healthy`);
     this.inPanic = panic;
-    this.oldestHealthySince = oldest;
+    this.healthyOldest = oldest;
     const slowStart = this.settings.slowStart;
     this.ramp = slowStart !== null && healthy > 1 ? newest + slowStart.windowMs : Number.NEGATIVE_INFINITY;
   }
@@ -223,10 +223,20 @@ export class EndpointSetHealth {
     return slowStartFactor(now - record.healthySince, slowStart);
   }
 
+  /** Clock time `key` last became healthy (slow start measures from here); -Infinity when warm or unknown. */
+  healthySinceOf(key: string): number {
+    return this.records.get(key)?.healthySince ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Clock time the longest-healthy endpoint became healthy, as of the last recompute. */
+  get oldestHealthySince(): number {
+    return this.healthyOldest;
+  }
+
   /** Factor of the longest-healthy endpoint: picks are kept with probability factor / maxFactor. */
   maxFactor(now: number): number {
     const slowStart = this.settings.slowStart;
-    return slowStart === null ? 1 : slowStartFactor(now - this.oldestHealthySince, slowStart);
+    return slowStart === null ? 1 : slowStartFactor(now - this.healthyOldest, slowStart);
   }
 
   /**

@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { integer, number, parseConfig, positive } from '../parse-config.js';
 import {
+  DEFAULT_HEALTH_SETTINGS,
   DEFAULT_FAILURE_CODE_NAMES,
   DEFAULT_PANIC_THRESHOLD_PERCENT,
   FAILURE_PERCENTAGE_DEFAULTS,
@@ -18,26 +19,11 @@ import {
   SLOW_START_DEFAULTS,
   SUCCESS_RATE_DEFAULTS,
 } from './health-defaults.js';
+import type { HealthSettings } from './health-defaults.js';
 import type { OutlierEjectionSettings } from './outlier-detector.js';
-import type { SlowStartSettings } from './slow-start.js';
 import { STATUS_CODE_NAMES, statusCode } from '../status.js';
 
-/** What the health layer does for one channel, parsed from a policy's config. */
-export interface HealthSettings {
-  /** Outlier ejection, or null when not configured. */
-  readonly outlierEjection: OutlierEjectionSettings | null;
-  /** Slow start, or null when not configured. */
-  readonly slowStart: SlowStartSettings | null;
-  /** Panic threshold in percent; 0 disables panic mode. */
-  readonly panicThresholdPercent: number;
-}
-
-/** Settings of a policy config that sets none of the health fields. */
-export const DEFAULT_HEALTH_SETTINGS: HealthSettings = {
-  outlierEjection: null,
-  slowStart: null,
-  panicThresholdPercent: DEFAULT_PANIC_THRESHOLD_PERCENT,
-};
+export { DEFAULT_HEALTH_SETTINGS, type HealthSettings } from './health-defaults.js';
 
 const percent = () => number(0, 100);
 const ms = () => integer(1);

@@ -1,8 +1,11 @@
 /**
  * Every default of client health checking, outlier ejection, slow start and the panic threshold,
  * in one place, each with the reference it comes from. Field names follow the grpc-ha config
- * (README "Health checking and outlier ejection").
+ * (README "Health checking and outlier ejection"). No validation library here: a process that is
+ * handed settings already validated (a proxy worker) loads this, not the schemas.
  */
+import type { OutlierEjectionSettings } from './outlier-detector.js';
+import type { SlowStartSettings } from './slow-start.js';
 
 /**
  * Retry backoff of a failed health-check stream. A17 defers to gRPC's connection backoff
@@ -74,3 +77,20 @@ export const SLOW_START_DEFAULTS = {
 
 /** Envoy: healthy_panic_threshold 50 %; 0 disables panic mode. */
 export const DEFAULT_PANIC_THRESHOLD_PERCENT = 50;
+
+/** What the health layer does for one channel, parsed from a policy's config. */
+export interface HealthSettings {
+  /** Outlier ejection, or null when not configured. */
+  readonly outlierEjection: OutlierEjectionSettings | null;
+  /** Slow start, or null when not configured. */
+  readonly slowStart: SlowStartSettings | null;
+  /** Panic threshold in percent; 0 disables panic mode. */
+  readonly panicThresholdPercent: number;
+}
+
+/** Settings of a policy config that sets none of the health fields. */
+export const DEFAULT_HEALTH_SETTINGS: HealthSettings = {
+  outlierEjection: null,
+  slowStart: null,
+  panicThresholdPercent: DEFAULT_PANIC_THRESHOLD_PERCENT,
+};

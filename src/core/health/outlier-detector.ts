@@ -159,17 +159,24 @@ export class OutlierDetector {
   }
 
   /**
-   * Records a call to `key` that ended with status `code`. Returns the ejection it caused, if
-   * the call completed a run of `consecutiveFailures` failures and the ejection was enforced.
+   * Records `count` calls to `key` in a row (1 unless results come in batches, as a proxy's
+   * workers send them) that ended with status `code`. Returns the ejection they caused, if one
+   * completed a run of `consecutiveFailures` failures and the ejection was enforced.
    */
-  recordResult(key: string, code: number): Ejection | null {
+  recordResult(key: string, code: number, count = 1): Ejection | null {
     const record = this.records.get(key);
-    if (!record) return null;
+    if (!record || count < 1) return null;
     if (!this.settings.failureCodes.has(code)) {
-      record.successes++;
+      record.successes += count;
       record.consecutive = 0;
       return null;
     }
+    let ejection: Ejection | null = null;
+    for (let i = 0; i < count; i++) ejection = this.recordFailure(key, record, code) ?? ejection;
+    return ejection;
+  }
+
+  private recordFailure(key: string, record: EndpointRecord, code: number): Ejection | null {
     record.failures++;
     record.consecutiveCode = record.consecutive === 0 || record.consecutiveCode === code ? code : -1;
     record.consecutive++;
