@@ -5,62 +5,21 @@
  * language — Debian's python3-grpcio — calling the example service through it.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { unary } from './support/proxy.js';
+import { startProxyProcess as startProcess, waitFor } from './support/proxy-process.js';
 
 import { CLI } from './support/run-cli.js';
 const PY_CLIENT = fileURLToPath(new URL('../../test/python/echo_client.py', import.meta.url));
-
-interface ProxyProcess {
-  child: ChildProcess;
-  port: number;
-  adminPort: number | null;
-  /** JSON events printed after "listening". */
-  events: Record<string, unknown>[];
-  stderr: string[];
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-async function startProcess(args: string[]): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [CLI, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: Record<string, unknown>[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const event = JSON.parse(line) as Record<string, unknown>;
-      if (event.event === 'listening') resolve(event);
-      else events.push(event);
-    });
-    void exited.then((code) => reject(new Error(`proxy exited ${code}: ${stderr.join('\n')}`)));
-    setTimeout(() => reject(new Error('proxy did not start in 10 s')), 10_000).unref();
-  });
-  return {
-    child,
-    port: listening.port as number,
-    adminPort: listening.adminPort as number | null,
-    events,
-    stderr,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-}
 
 function runToExit(args: string[]): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, 'proxy', ...args], { encoding: 'utf8', timeout: 10_000 });
@@ -193,11 +152,3 @@ describe('proxy process', () => {
     assert.equal(await p.stop(), 0);
   });
 });
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -9,7 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { POLICY_NAMES } from '../core/policies/catalogue.js';
 import { ROUND_ROBIN } from '../core/policies/round-robin.js';
 import { CliError, EXIT } from './exit-codes.js';
-import { durationMs, intIn, numberIn } from './parse-values.js';
+import { durationMs, intIn, numberIn, workersValue } from './parse-values.js';
 import type { XdsCommandOptions } from './xds-command.js';
 
 const program = new Command()
@@ -142,21 +142,26 @@ program
   .option('--policy <policy>', 'with --target: a policy name (round_robin, least_request, peak_ewma, ring_hash, ...) or JSON')
   .option('--admin <address>', 'with --target: admin endpoint host:port, or off (default 127.0.0.1:9901)')
   .option('--grace <duration>', 'how long calls in flight may finish after SIGTERM', durationMs, 10_000)
+  .option('--workers <n>', 'processes serving calls on the one port, or auto (one per core); overrides the file\'s workers (default 1)', workersValue)
   .addHelpText(
     'after',
     `
 One of --config or --target. With --config, SIGHUP reloads the file (clusters, routes, listener,
 TLS certificates; calls in flight finish where they are); a bad file changes nothing.
-Prints {"event":"listening","port":N,"adminPort":N} once listening; SIGTERM drains and exits 0.
+With --workers N (N > 1) a primary process accepts connections and hands them to N workers; it
+alone watches the targets, checks health and ejects backends, and every worker follows it.
+Prints {"event":"listening","port":N,"adminPort":N} once listening (and "workers":[pid,...] with
+workers); SIGTERM drains and exits 0.
 Exit codes: 0 stopped, 1 cannot start (e.g. address in use), 2 bad flags or config.
 
 Examples:
   grpc-ha proxy --config proxy.yaml
   grpc-ha proxy --listen :8080 --target 127.0.0.1:50051,127.0.0.1:50052
+  grpc-ha proxy --config proxy.yaml --workers auto
   grpc-ha proxy --listen :8080 --target file:///echo --policy round_robin
   grpc-ha proxy --listen 127.0.0.1:8080 --target etcd://127.0.0.1:2379/greeter --policy '{"least_request":{"choiceCount":3}}' --admin off`,
   )
-  .action(async (o: { config?: string; listen?: string; target?: string; policy?: string; admin?: string; grace: number }) => {
+  .action(async (o: { config?: string; listen?: string; target?: string; policy?: string; admin?: string; grace: number; workers?: number | 'auto' }) => {
     const { runProxyCommand } = await import('./proxy-command.js');
     process.exitCode = await runProxyCommand(o);
   });

@@ -26,3 +26,11 @@ export function durationMs(text: string): number {
   const value = Number(m[1]);
   return m[2] === 's' ? value * 1000 : m[2] === 'm' ? value * 60_000 : value;
 }
+
+/** A number of worker processes: an integer in [1, 256], or "auto" (one per core). */
+export function workersValue(text: string): number | 'auto' {
+  if (text.trim() === 'auto') return 'auto';
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('must be an integer in [1, 256] or auto.');
+  return n;
+}

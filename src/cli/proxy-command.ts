@@ -1,15 +1,21 @@
 /**
  * `grpc-ha proxy`: the grpc-ha gRPC proxy (src/proxy) as a long-running process. It loads the
  * config (a YAML file, or the zero-config form with a listen address and a target, static or a
- * registry), starts the proxy, prints one JSON line once listening —
- * {"event":"listening","port":N,"adminPort":N|null} — reloads the file on SIGHUP (a bad file is
- * logged and changes nothing) and stops gracefully on SIGTERM/SIGINT (GOAWAY, calls in flight get
- * the grace period).
+ * registry), starts the proxy — in this process, or with `workers: N` as the primary of N worker
+ * processes (src/proxy/primary.ts, whose workers run proxy-worker.ts) — prints one JSON line once
+ * listening — {"event":"listening","port":N,"adminPort":N|null[,"workers":[pid,...]]} — reloads
+ * the file on SIGHUP (a bad file is logged and changes nothing) and stops gracefully on
+ * SIGTERM/SIGINT (GOAWAY, calls in flight get the grace period).
  */
+import { fileURLToPath } from 'node:url';
 import { GrpcHaError } from '../core/errors.js';
 import { loadProxyConfigFile, zeroConfig, type ProxyConfig } from '../proxy/proxy-config.js';
-import { startProxy } from '../proxy/proxy.js';
+import { startProxy, type Proxy } from '../proxy/proxy.js';
+import { workerCount } from '../proxy/worker-pool.js';
 import { CliError, EXIT } from './exit-codes.js';
+
+/** The script each proxy worker process runs. */
+const WORKER_ENTRY = fileURLToPath(new URL('./proxy-worker.js', import.meta.url));
 
 /** Flags of the proxy command, as commander parses them. */
 export interface ProxyCommandOptions {
@@ -20,6 +26,8 @@ export interface ProxyCommandOptions {
   readonly admin?: string;
   /** Grace period for calls in flight on SIGTERM, ms. */
   readonly grace: number;
+  /** Worker processes; overrides the config file's `workers`. */
+  readonly workers?: number | 'auto';
 }
 
 /** Runs the proxy until SIGTERM/SIGINT; resolves with the exit code. */
@@ -34,7 +42,7 @@ export async function runProxyCommand(o: ProxyCommandOptions): Promise<number> {
   } else {
     throw new CliError('proxy: --config <file> or --target <target> is required', EXIT.USAGE);
   }
-  return runProxyProcess(source, o.grace);
+  return runProxyProcess(source, o.grace, o.workers);
 }
 
 /** Where the config comes from: a file, or the zero-config flags. */
@@ -73,18 +81,33 @@ function loadProxyConfig(source: ProxyConfigSource): ProxyConfig {
  * when it cannot start (e.g. port in use), 2 for bad flags or config. Errors go to stderr as one
  * line prefixed "grpc-ha proxy".
  */
-async function runProxyProcess(source: ProxyConfigSource, graceMs: number): Promise<number> {
+async function runProxyProcess(source: ProxyConfigSource, graceMs: number, workersFlag: number | 'auto' | undefined): Promise<number> {
   const prefix = 'grpc-ha proxy';
+  // --workers wins over the file's, on start and on every reload.
+  const load = (): ProxyConfig => {
+    const config = loadProxyConfig(source);
+    return workersFlag === undefined ? config : { ...config, workers: workersFlag };
+  };
   let config: ProxyConfig;
   try {
-    config = loadProxyConfig(source);
+    config = load();
   } catch (error) {
     console.error(`${prefix}: ${(error as Error).message}`);
     return EXIT.USAGE;
   }
-  let proxy;
+  const log = (m: string) => console.error(`${prefix}: ${m}`);
+  const workers = workerCount(config.workers);
+  let proxy: Proxy;
+  let workerPids: (() => number[]) | undefined;
   try {
-    proxy = await startProxy(config, { log: (m) => console.error(`${prefix}: ${m}`) });
+    if (workers > 1) {
+      const { startProxyOnWorkers } = await import('../proxy/primary.js');
+      const primary = await startProxyOnWorkers(config, { workers, workerEntry: WORKER_ENTRY, log });
+      proxy = primary;
+      workerPids = () => primary.workerPids();
+    } else {
+      proxy = await startProxy(config, { log });
+    }
   } catch (error) {
     console.error(`${prefix}: cannot start: ${(error as Error).message}`);
     return EXIT.FAILURE;
@@ -98,8 +121,10 @@ async function runProxyProcess(source: ProxyConfigSource, graceMs: number): Prom
         return;
       }
       try {
-        await proxy.reload(loadProxyConfigFile(source.configPath));
-        console.log(JSON.stringify({ event: 'reloaded', port: proxy.port, adminPort: proxy.adminPort }));
+        const next = load();
+        if (workerPids === undefined && workerCount(next.workers) > 1) log(`reload: workers: ${String(next.workers)} takes a restart (this proxy runs in one process)`);
+        await proxy.reload(next);
+        console.log(JSON.stringify({ event: 'reloaded', port: proxy.port, adminPort: proxy.adminPort, ...(workerPids && { workers: workerPids() }) }));
       } catch (error) {
         const message = error instanceof GrpcHaError ? error.message : String(error);
         console.error(`${prefix}: reload rejected, keeping the running config: ${message}`);
@@ -114,7 +139,7 @@ async function runProxyProcess(source: ProxyConfigSource, graceMs: number): Prom
   });
   // Only now: a supervisor (or a test) may signal as soon as it reads this line, and a signal
   // that comes before its handler kills the process with the default action.
-  console.log(JSON.stringify({ event: 'listening', port: proxy.port, adminPort: proxy.adminPort }));
+  console.log(JSON.stringify({ event: 'listening', port: proxy.port, adminPort: proxy.adminPort, ...(workerPids && { workers: workerPids() }) }));
   await stop;
   process.off('SIGHUP', onHup);
   await reloading;

@@ -71,6 +71,14 @@ export interface ProxyClusterState {
   readonly backends: readonly ProxyBackendState[];
 }
 
+/** One worker process of a proxy on workers. */
+export interface ProxyWorkerState {
+  readonly pid: number;
+  /** Client connections it holds. */
+  readonly connections: number;
+  readonly calls: ProxyCallCounts;
+}
+
 /** A proxy as a whole. */
 export interface ProxyState {
   /** The bound listener address, `host:port` (`*` for every interface). */
@@ -81,4 +89,6 @@ export interface ProxyState {
   readonly clusters: readonly ProxyClusterState[];
   /** Clusters a reload removed or changed, still finishing their calls in flight. */
   readonly draining?: readonly ProxyClusterState[];
+  /** With `workers: N` (N > 1): each worker's share; the figures above add them up. */
+  readonly workers?: readonly ProxyWorkerState[];
 }

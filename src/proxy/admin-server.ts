@@ -139,3 +139,56 @@ export function startAdminServer(host: string, port: number, source: AdminSource
     });
   });
 }
+
+type Address = { readonly host: string; readonly port: number };
+
+/** The admin endpoint of a running proxy: opened at start, moved by a reload, closed at the end. */
+export class AdminEndpoint {
+  private constructor(
+    private readonly source: AdminSource,
+    private running: { server: Server; port: number; at: Address } | null,
+  ) {}
+
+  /** Opens the endpoint at `address` (none when null); rejects when it cannot listen. */
+  static async open(address: Address | null, source: AdminSource): Promise<AdminEndpoint> {
+    const endpoint = new AdminEndpoint(source, null);
+    await endpoint.move(address);
+    return endpoint;
+  }
+
+  /** The bound port, or null when off. */
+  get port(): number | null {
+    return this.running?.port ?? null;
+  }
+
+  /**
+   * Moves the endpoint to `address` (off when null). A new address is bound before the old one
+   * closes; the same one closes first (it cannot be bound twice). Rejects, keeping the old one
+   * open, when the new address cannot be bound.
+   */
+  async move(address: Address | null): Promise<void> {
+    const old = this.running;
+    if (old && address && old.at.host === address.host && old.at.port === address.port) {
+      // Same address: nothing to rebind.
+      return;
+    }
+    const same = old !== null && address !== null && old.at.port !== 0 && old.at.port === address.port;
+    if (same || address === null) await this.close();
+    const started = address === null ? null : await startAdminServer(address.host, address.port, this.source);
+    if (!same && old && address !== null) await closeServer(old.server);
+    this.running = started && address && { ...started, at: address };
+  }
+
+  /** Closes the endpoint. */
+  async close(): Promise<void> {
+    const old = this.running;
+    this.running = null;
+    if (old) await closeServer(old.server);
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
+}

@@ -70,11 +70,11 @@ export class ClusterSet {
     for (const c of created) c.start();
   }
 
-  /** The current clusters' state, and the retired ones still finishing calls. */
-  state(): { clusters: ProxyClusterState[]; draining?: ProxyClusterState[] } {
+  /** The current clusters' state, and the retired ones still finishing calls; `view` shows one (its own toJSON by default). */
+  state(view: (cluster: Cluster) => ProxyClusterState = (c) => c.toJSON()): { clusters: ProxyClusterState[]; draining?: ProxyClusterState[] } {
     return {
-      clusters: [...this.clusters.values()].map((c) => c.toJSON()),
-      ...(this.retired.size > 0 && { draining: [...this.retired].map((c) => c.toJSON()) }),
+      clusters: [...this.clusters.values()].map(view),
+      ...(this.retired.size > 0 && { draining: [...this.retired].map(view) }),
     };
   }
 

@@ -67,7 +67,7 @@ export class Cluster {
   private readonly env: PickerEnv;
   private rebuildQueued = false;
   /** Whether the source delivered its first list (until then calls wait rather than fail). */
-  private resolved = false;
+  private answered = false;
   private closed = false;
   /** The header carrying the ring-hash key, if the policy uses one. */
   readonly hashHeader: string | undefined;
@@ -91,6 +91,11 @@ export class Cluster {
     this.health = options.health(this.env, () => this.scheduleRebuild());
     this.activeChecks = config.healthCheck !== null && options.checksHealth !== false;
     this.picks = options.picks !== false;
+  }
+
+  /** Whether the endpoint source delivered its first list. */
+  get resolved(): boolean {
+    return this.answered;
   }
 
   /** Subscribes to the endpoint source and starts connecting to backends. */
@@ -228,7 +233,7 @@ export class Cluster {
   /** "3 backends: 1 ready, 1 connecting, 1 not serving (last error: ...)" — the why of an UNAVAILABLE. */
   describe(): string {
     const n = this.upstreams.size;
-    if (!this.resolved) return `the target ${this.config.target} has not answered yet`;
+    if (!this.answered) return `the target ${this.config.target} has not answered yet`;
     if (n === 0) return 'the target reports no backend';
     let ready = 0;
     let full = 0;
@@ -260,7 +265,7 @@ export class Cluster {
   /** Non-null when no backend can become usable soon, so waiting would only delay the failure. */
   private hopelessReason(): string | null {
     if (this.closed) return `cluster ${this.config.name} was removed`;
-    if (!this.resolved) return null;
+    if (!this.answered) return null;
     for (const u of this.upstreams.values()) {
       if (this.usable(u) || u.state === 'connecting' || u.state === 'idle') return null;
       // Connected, and its first health answer (or, on a worker, the primary's first word) is pending.
@@ -271,7 +276,7 @@ export class Cluster {
 
   private setEndpoints(endpoints: readonly ProxyEndpoint[]): void {
     if (this.closed) return;
-    this.resolved = true;
+    this.answered = true;
     const seen = new Set<string>();
     for (const e of endpoints) {
       seen.add(e.address);

@@ -5,15 +5,14 @@
  * changed ones finish their calls in flight before closing: no call is dropped. A changed
  * listener (address, TLS certificates, limits) is bound anew and the old one drains the same way.
  */
-import type { Server } from 'node:http';
 import type { ProxyConfig } from './proxy-config.js';
-import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { ProxyState } from '../observe/proxy-state.js';
 import type { CallCounters } from './proxied-call.js';
 import { ProxyListener } from './proxy-listener.js';
 import { ClusterSet } from './cluster-set.js';
 import { localClusters } from './local-cluster.js';
-import { startAdminServer } from './admin-server.js';
+import { AdminEndpoint } from './admin-server.js';
+import { rebind } from './rebind.js';
 
 /** Options of {@link startProxy}. */
 export interface StartProxyOptions {
@@ -42,8 +41,6 @@ export interface Proxy {
 
 /** How long a listener replaced by a reload lets its calls in flight finish (as a graceful stop). */
 const LISTENER_DRAIN_MS = 10_000;
-
-type AdminServer = { server: Server; port: number };
 
 /** Starts a proxy for a validated config. */
 export async function startProxy(config: ProxyConfig, options: StartProxyOptions = {}): Promise<Proxy> {
@@ -80,15 +77,13 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
   };
   const adminSource = { healthy: () => !closing, state };
 
-  let admin: AdminServer | null = null;
-  if (config.admin) {
-    try {
-      admin = await startAdminServer(config.admin.host, config.admin.port, adminSource);
-    } catch (error) {
-      await listener.close(0);
-      clusters.close(true);
-      throw error;
-    }
+  let admin: AdminEndpoint;
+  try {
+    admin = await AdminEndpoint.open(config.admin, adminSource);
+  } catch (error) {
+    await listener.close(0);
+    clusters.close(true);
+    throw error;
   }
 
   const drain = (old: ProxyListener): void => {
@@ -97,41 +92,18 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     draining.add(closed);
   };
 
-  /**
-   * Binds the listener of `next` before the old one stops accepting, so no client is refused.
-   * The same address cannot be bound twice (Node 20 has no SO_REUSEPORT): then the old one stops
-   * accepting first and the new one binds in the same tick, before clients that got GOAWAY
-   * reconnect.
-   */
   const replaceListener = async (next: ProxyConfig): Promise<void> => {
-    const fresh = newListener(next);
-    const sameAddress = next.listen.host === current.listen.host && next.listen.port === port;
     const old = listener;
-    if (sameAddress) drain(old);
-    try {
-      port = await fresh.listen();
-    } catch (error) {
-      await fresh.close(0).catch(() => {});
-      if (sameAddress) {
-        // Put the previous listener back so the proxy keeps serving.
-        listener = newListener(current);
-        port = await listener.listen();
-      }
-      throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `cannot listen on ${next.listen.host || '*'}:${next.listen.port}: ${(error as Error).message}`, { cause: error });
-    }
-    listener = fresh;
-    if (!sameAddress) drain(old);
-  };
-
-  const replaceAdmin = async (next: ProxyConfig): Promise<void> => {
-    const old = admin;
-    const closeOld = async () => {
-      if (old) await closeAdmin(old);
-    };
-    const same = old !== null && next.admin !== null && next.admin.host === current.admin?.host && next.admin.port === current.admin.port;
-    if (same || next.admin === null) await closeOld();
-    admin = next.admin === null ? null : await startAdminServer(next.admin.host, next.admin.port, adminSource);
-    if (!same && next.admin !== null) await closeOld();
+    const result = await rebind({
+      sameAddress: next.listen.host === current.listen.host && next.listen.port === port,
+      address: `${next.listen.host || '*'}:${next.listen.port}`,
+      fresh: () => newListener(next),
+      again: () => newListener(current),
+      retire: () => drain(old),
+      discard: (l) => l.close(0),
+    });
+    if (result.t !== 'kept') ({ listener, port } = result);
+    if (result.t !== 'moved') throw result.error;
   };
 
   return {
@@ -139,7 +111,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       return port;
     },
     get adminPort() {
-      return admin?.port ?? null;
+      return admin.port;
     },
     async reload(next) {
       const changed = (k: 'listen' | 'tls' | 'limits' | 'admin') => JSON.stringify(next[k]) !== JSON.stringify(current[k]);
@@ -150,7 +122,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       current = next;
       if (adminChanged) {
         try {
-          await replaceAdmin(next);
+          await admin.move(next.admin);
         } catch (error) {
           log(`reload: admin endpoint not moved: ${(error as Error).message}`);
         }
@@ -163,13 +135,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       closing = true;
       await Promise.all([listener.close(graceMs), ...draining]);
       clusters.close(true);
-      if (admin) await closeAdmin(admin);
+      await admin.close();
     },
   };
-}
-
-function closeAdmin(admin: AdminServer): Promise<void> {
-  const closed = new Promise<void>((resolve) => admin.server.close(() => resolve()));
-  admin.server.closeAllConnections();
-  return closed;
 }
