@@ -1,13 +1,17 @@
 /**
  * `proxy`: the same unary load (h2load, Debian's nghttp2-client) through the grpc-ha proxy,
- * nginx `grpc_pass` and HAProxy, each one process with one worker on loopback in front of the
- * same 3 backends, in one run. Per proxy: throughput, p50/p99 latency, and the proxy process's
- * user+system CPU per request from /proc/<pid>/stat — the figure that does not depend on how
- * the 2 cores were shared with the load generator and the backends. Missing tools are installed
- * with apt-get when running as root.
+ * nginx `grpc_pass` and HAProxy, on loopback in front of the same 3 backends, in one run: each at
+ * 1 worker (one process: nginx `master_process off`, HAProxy `nbthread 1`, grpc-ha in one process)
+ * and at 2 (grpc-ha `--workers 2`, nginx `worker_processes 2`, HAProxy `nbthread 2`). Every proxy
+ * runs from the start; rounds take turns over them (interleaved, so a noisy moment of the shared
+ * machine hits all alike), and each row reports the median round and the spread (min-max).
+ * Per proxy: throughput, p50/p99 latency, user+system CPU per request over all of the proxy's
+ * processes (/proc/<pid>/stat of the process tree) — the figure that does not depend on how the 2
+ * cores were shared with the load generator and the backends — and their summed RSS at the end
+ * of a round, under load. Missing tools are installed with apt-get when running as root.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -24,69 +28,152 @@ const CONNECTIONS = 4;
 const STREAMS_PER_CONNECTION = 16;
 const CLK_TCK = 100;
 
+type ProxyName = 'grpc-ha' | 'nginx' | 'haproxy';
+
 interface RunningProxy {
-  readonly name: string;
+  readonly name: ProxyName;
+  readonly workers: number;
   readonly pid: number;
   readonly port: number;
   stop(): Promise<void>;
 }
 
+/** One round of one proxy. */
+interface Round {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerReq: number;
+  rssMb: number;
+  failed: number;
+}
+
 /** Runs the proxy comparison. */
 export async function runProxyBench(ctx: BenchContext): Promise<BenchRow[]> {
   ensureTools(ctx);
-  const seconds = ctx.quick ? 2 : 8;
+  const seconds = ctx.quick ? 2 : 5;
+  const rounds = ctx.quick ? 1 : 3;
   const dir = mkdtempSync(join(os.tmpdir(), 'grpc-ha-bench-proxy-'));
   const group = await spawnBackendGroup([{ id: 'b0' }, { id: 'b1' }, { id: 'b2' }]);
   const rows: BenchRow[] = [];
+  const running: RunningProxy[] = [];
   try {
     const backends = group.servers.map((s) => s.address);
     // EchoRequest{message: "bench"} behind the 5-byte gRPC message prefix (compressed flag, length).
     const body = Buffer.from([0, 0, 0, 0, 7, 0x0a, 5, ...Buffer.from('bench')]);
     writeFileSync(join(dir, 'body.bin'), body);
-    const starters: [string, () => Promise<RunningProxy>][] = [
-      ['grpc-ha', () => startGrpcHa(backends)],
-      ['nginx', () => startNginx(dir, backends)],
-      ['haproxy', () => startHaproxy(dir, backends)],
-    ];
-    for (const [name, start] of starters) {
+    const starters: [ProxyName, number, () => Promise<RunningProxy>][] = [];
+    for (const workers of [1, 2]) {
+      starters.push(
+        ['grpc-ha', workers, () => startGrpcHa(backends, workers)],
+        ['nginx', workers, () => startNginx(dir, backends, workers)],
+        ['haproxy', workers, () => startHaproxy(dir, backends, workers)],
+      );
+    }
+    for (const [name, workers, start] of starters) {
       if (!hasCommand(name === 'grpc-ha' ? 'node' : name)) {
         ctx.log(`${name}: not installed, skipped`);
         continue;
       }
       const proxy = await start();
-      try {
-        const url = `http://127.0.0.1:${proxy.port}${PATH}`;
-        h2load(dir, url, ['-n', ctx.quick ? '2000' : '20000']); // warm-up: JIT, connections to backends
-        const cpu0 = cpuTicks(proxy.pid);
-        const t0 = performance.now();
-        const result = h2load(dir, url, ['-D', String(seconds)]);
-        const cpuUs = ((cpuTicks(proxy.pid) - cpu0) * 1e6) / CLK_TCK;
-        const elapsed = (performance.now() - t0) / 1000;
-        const row: BenchRow = {
-          scenario: 'proxy',
-          proxy: name,
-          rps: Math.round(result.succeeded / Math.min(elapsed, seconds)),
-          p50_ms: round2(result.p50Us / 1000),
-          p99_ms: round2(result.p99Us / 1000),
-          cpu_us_per_req: round2(cpuUs / result.succeeded),
-          rss_mb: round2(rssMb(proxy.pid)),
-          failed: result.failed,
-        };
-        ctx.log(`${name}: ${JSON.stringify(row)}`);
-        ctx.emit(row);
-        rows.push(row);
-      } finally {
-        await proxy.stop();
+      running.push(proxy);
+      h2load(dir, `http://127.0.0.1:${proxy.port}${PATH}`, ['-n', ctx.quick ? '2000' : '20000']); // warm-up: JIT, connections to backends
+      ctx.log(`${name} ×${workers}: processes ${processTree(proxy.pid).join(', ')}`);
+    }
+    const results = new Map<RunningProxy, Round[]>(running.map((p) => [p, []]));
+    for (let round = 0; round < rounds; round++) {
+      // Each round in another order, so that no proxy always runs first or right after the same one.
+      const order = running.map((_, i) => running[(i + round) % running.length]!);
+      for (const proxy of order) {
+        const r = measure(dir, proxy, seconds);
+        results.get(proxy)!.push(r);
+        ctx.log(`round ${round + 1}: ${proxy.name} ×${proxy.workers}: ${JSON.stringify(r)}`);
       }
     }
-    const base = rows.find((r) => r.proxy === 'nginx');
-    const ours = rows.find((r) => r.proxy === 'grpc-ha');
-    if (base && ours) ctx.log(`grpc-ha cpu_us_per_req / nginx: ${round2((ours.cpu_us_per_req as number) / (base.cpu_us_per_req as number))}`);
+    for (const proxy of running) {
+      const all = results.get(proxy)!;
+      const med = (k: keyof Round) => median(all.map((r) => r[k]));
+      const spread = (k: keyof Round) => `${round2(Math.min(...all.map((r) => r[k])))}-${round2(Math.max(...all.map((r) => r[k])))}`;
+      const row: BenchRow = {
+        scenario: 'proxy',
+        proxy: proxy.name,
+        workers: proxy.workers,
+        rps: Math.round(med('rps')),
+        p50_ms: round2(med('p50Ms')),
+        p99_ms: round2(med('p99Ms')),
+        cpu_us_per_req: round2(med('cpuUsPerReq')),
+        rss_mb: round2(med('rssMb')),
+        failed: all.reduce((n, r) => n + r.failed, 0),
+        rounds: all.length,
+        rps_spread: spread('rps'),
+        cpu_us_per_req_spread: spread('cpuUsPerReq'),
+      };
+      ctx.emit(row);
+      rows.push(row);
+    }
+    for (const workers of [1, 2]) {
+      const of = (name: ProxyName) => rows.find((r) => r.proxy === name && r.workers === workers);
+      const ours = of('grpc-ha');
+      for (const base of [of('haproxy'), of('nginx')]) {
+        if (!base || !ours) continue;
+        ctx.log(
+          `×${workers}: grpc-ha / ${String(base.proxy)}: cpu_us_per_req ${round2((ours.cpu_us_per_req as number) / (base.cpu_us_per_req as number))}, rps ${round2((ours.rps as number) / (base.rps as number))}`,
+        );
+      }
+    }
   } finally {
+    await Promise.all(running.map((p) => p.stop()));
     await group.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/** One timed h2load run through `proxy`: throughput, latency, CPU and memory of all its processes. */
+function measure(dir: string, proxy: RunningProxy, seconds: number): Round {
+  const pids = processTree(proxy.pid);
+  const cpu0 = pids.reduce((n, pid) => n + cpuTicks(pid), 0);
+  const t0 = performance.now();
+  const result = h2load(dir, `http://127.0.0.1:${proxy.port}${PATH}`, ['-D', String(seconds)]);
+  const cpuUs = ((pids.reduce((n, pid) => n + cpuTicks(pid), 0) - cpu0) * 1e6) / CLK_TCK;
+  const elapsed = (performance.now() - t0) / 1000;
+  return {
+    rps: result.succeeded / Math.min(elapsed, seconds),
+    p50Ms: result.p50Us / 1000,
+    p99Ms: result.p99Us / 1000,
+    cpuUsPerReq: cpuUs / result.succeeded,
+    rssMb: pids.reduce((n, pid) => n + rssMb(pid), 0),
+    failed: result.failed,
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** `root` and every process descended from it (a proxy's primary or master and its workers). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
 }
 
 function hasCommand(cmd: string): boolean {
@@ -142,16 +229,25 @@ function h2load(dir: string, url: string, extra: string[]): H2loadResult {
   return { succeeded: Number(m[2]), failed: Number(m[3]), p50Us: q(0.5), p99Us: q(0.99) };
 }
 
-/** utime + stime of a process, in clock ticks (proc(5): fields 14 and 15). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+/** utime + stime of a process, in clock ticks (proc(5): fields 14 and 15); 0 once it exited. */
+export function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0; // exited
+  }
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+/** Resident set size of a process, MB (0 once it exited). */
+export function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -190,10 +286,13 @@ function stopper(child: ChildProcess): () => Promise<void> {
   };
 }
 
-async function startGrpcHa(backends: readonly string[]): Promise<RunningProxy> {
+async function startGrpcHa(backends: readonly string[], workers: number): Promise<RunningProxy> {
   const child = spawn(
     process.execPath,
-    [...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), CLI, 'proxy', '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace', '100ms'],
+    [
+      ...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []),
+      CLI, 'proxy', '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace', '100ms', '--workers', String(workers),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -208,19 +307,20 @@ async function startGrpcHa(backends: readonly string[]): Promise<RunningProxy> {
     });
     child.once('exit', (code) => reject(new Error(`grpc-ha proxy exited with ${code} before listening`)));
   });
-  return { name: 'grpc-ha', pid: child.pid!, port, stop: stopper(child) };
+  return { name: 'grpc-ha', workers, pid: child.pid!, port, stop: stopper(child) };
 }
 
-async function startNginx(dir: string, backends: readonly string[]): Promise<RunningProxy> {
+async function startNginx(dir: string, backends: readonly string[], workers: number): Promise<RunningProxy> {
   const port = await freePort();
-  const conf = join(dir, 'nginx.conf');
-  // master_process off: one process does all the work, so its /proc entry is the whole cost.
+  const conf = join(dir, `nginx-${workers}.conf`);
+  // One worker: master_process off, one process does all the work. More: the master and its
+  // workers, all counted.
   writeFileSync(
     conf,
     `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
+master_process ${workers === 1 ? 'off' : 'on'};
+worker_processes ${workers};
+pid ${dir}/nginx-${workers}.pid;
 error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
@@ -247,16 +347,16 @@ ${backends.map((b) => `    server ${b};`).join('\n')}
   );
   const child = spawn('nginx', ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
-  return { name: 'nginx', pid: child.pid!, port, stop: stopper(child) };
+  return { name: 'nginx', workers, pid: child.pid!, port, stop: stopper(child) };
 }
 
-async function startHaproxy(dir: string, backends: readonly string[]): Promise<RunningProxy> {
+async function startHaproxy(dir: string, backends: readonly string[], threads: number): Promise<RunningProxy> {
   const port = await freePort();
-  const conf = join(dir, 'haproxy.cfg');
+  const conf = join(dir, `haproxy-${threads}.cfg`);
   writeFileSync(
     conf,
     `global
-  nbthread 1
+  nbthread ${threads}
 defaults
   mode http
   timeout connect 5s
@@ -272,5 +372,5 @@ ${backends.map((b, i) => `  server b${i} ${b} proto h2`).join('\n')}
   );
   const child = spawn('haproxy', ['-f', conf, '-db'], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
-  return { name: 'haproxy', pid: child.pid!, port, stop: stopper(child) };
+  return { name: 'haproxy', workers: threads, pid: child.pid!, port, stop: stopper(child) };
 }

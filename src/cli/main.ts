@@ -6,8 +6,8 @@
  * does not carry the registries' clients nor `grpc-ha health` the proxy.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { POLICY_NAMES } from '../core/policies/catalogue.js';
-import { ROUND_ROBIN } from '../core/policies/round-robin.js';
+// The policy names without the policies' config schemas: `grpc-ha proxy` loads nothing it does not use.
+import { CLUSTER_PICKER_NAMES } from '../proxy/cluster-pickers.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { durationMs, intIn, numberIn, workersValue } from './parse-values.js';
 import type { XdsCommandOptions } from './xds-command.js';
@@ -203,7 +203,7 @@ Bootstrap of a client (GRPC_XDS_BOOTSTRAP=bootstrap.json), see docs/xds.md:
     process.exitCode = await runXdsCommand(o);
   });
 
-const DEMO_POLICIES = [...POLICY_NAMES, ROUND_ROBIN];
+const DEMO_POLICIES = [...CLUSTER_PICKER_NAMES];
 
 program
   .command('demo')

@@ -9,10 +9,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { GrpcHaError } from '../core/errors.js';
-import { loadProxyConfigFile, zeroConfig, type ProxyConfig } from '../proxy/proxy-config.js';
+import type { ProxyConfig } from '../proxy/proxy-config.js';
 import { startProxy, type Proxy } from '../proxy/proxy.js';
 import { workerCount } from '../proxy/worker-pool.js';
 import { CliError, EXIT } from './exit-codes.js';
+import { loadConfigInChild, type ProxyConfigSource } from './proxy-config-source.js';
 
 /** The script each proxy worker process runs. */
 const WORKER_ENTRY = fileURLToPath(new URL('./proxy-worker.js', import.meta.url));
@@ -45,37 +46,6 @@ export async function runProxyCommand(o: ProxyCommandOptions): Promise<number> {
   return runProxyProcess(source, o.grace, o.workers);
 }
 
-/** Where the config comes from: a file, or the zero-config flags. */
-type ProxyConfigSource =
-  | { readonly configPath: string }
-  | { readonly listen?: string; readonly target: string; readonly policy?: string; readonly admin?: string };
-
-/** Builds the config from `source`; throws GrpcHaError(INVALID_CONFIG) naming the field or flag. */
-function loadProxyConfig(source: ProxyConfigSource): ProxyConfig {
-  if ('configPath' in source) return loadProxyConfigFile(source.configPath);
-  let policy: unknown = source.policy;
-  if (typeof policy === 'string' && policy.trim().startsWith('{')) {
-    try {
-      policy = JSON.parse(policy);
-    } catch (error) {
-      throw new GrpcHaError('INVALID_CONFIG', `--policy is not valid JSON: ${(error as Error).message}`);
-    }
-  }
-  try {
-    return zeroConfig(source.listen ?? ':8080', source.target, policy, source.admin);
-  } catch (error) {
-    // The user typed flags, not a file: name the flag.
-    const e = GrpcHaError.from(error, 'INVALID_CONFIG');
-    const message = e.message
-      .replace(/^proxy config: /, '')
-      .replace(/^clusters\.default\.target/, '--target')
-      .replace(/^clusters\.default\.policy/, '--policy')
-      .replace(/^admin\.listen/, '--admin')
-      .replace(/^listen/, '--listen');
-    throw new GrpcHaError(e.code, message, { cause: error });
-  }
-}
-
 /**
  * Runs the proxy until SIGTERM/SIGINT; resolves with the exit code: 0 after a graceful stop, 1
  * when it cannot start (e.g. port in use), 2 for bad flags or config. Errors go to stderr as one
@@ -84,13 +54,13 @@ function loadProxyConfig(source: ProxyConfigSource): ProxyConfig {
 async function runProxyProcess(source: ProxyConfigSource, graceMs: number, workersFlag: number | 'auto' | undefined): Promise<number> {
   const prefix = 'grpc-ha proxy';
   // --workers wins over the file's, on start and on every reload.
-  const load = (): ProxyConfig => {
-    const config = loadProxyConfig(source);
+  const load = async (): Promise<ProxyConfig> => {
+    const config = await loadConfigInChild(source);
     return workersFlag === undefined ? config : { ...config, workers: workersFlag };
   };
   let config: ProxyConfig;
   try {
-    config = load();
+    config = await load();
   } catch (error) {
     console.error(`${prefix}: ${(error as Error).message}`);
     return EXIT.USAGE;
@@ -121,7 +91,7 @@ async function runProxyProcess(source: ProxyConfigSource, graceMs: number, worke
         return;
       }
       try {
-        const next = load();
+        const next = await load();
         if (workerPids === undefined && workerCount(next.workers) > 1) log(`reload: workers: ${String(next.workers)} takes a restart (this proxy runs in one process)`);
         await proxy.reload(next);
         console.log(JSON.stringify({ event: 'reloaded', port: proxy.port, adminPort: proxy.adminPort, ...(workerPids && { workers: workerPids() }) }));

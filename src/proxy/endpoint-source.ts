@@ -64,6 +64,12 @@ export function parseAddressList(text: string, field: string): string[] {
 
 registerEndpointSourceScheme('static', (rest) => staticEndpointSource(parseAddressList(rest, 'target')));
 
+/** Whether `target` is a bare address list or names a scheme registered in this process. */
+export function knowsTarget(target: string): boolean {
+  const scheme = splitTarget(target)?.scheme.toLowerCase();
+  return scheme === undefined || schemes.has(scheme) || parseHostPort(target.split(',')[0]!.trim()) !== null;
+}
+
 /**
  * The source for a target: `scheme:rest` for a registered scheme, or a bare `host:port,...`
  * list (the same as `static:`). Throws GrpcHaError naming `field` when the target is unusable.

@@ -4,7 +4,7 @@
  */
 import { Cluster } from './cluster.js';
 import type { ClusterFactory } from './cluster-set.js';
-import { createEndpointSource } from './endpoint-source.js';
+import { clusterSource } from './cluster-source.js';
 import { clusterHealth } from './local-cluster-health.js';
 
 /** The factory of a proxy of one process; lines go to `log`. */
@@ -12,7 +12,7 @@ export function localClusters(log: (message: string) => void): ClusterFactory {
   return (config, windowBytes) =>
     new Cluster(config, {
       windowBytes,
-      source: createEndpointSource(config.target, `clusters.${config.name}.target`),
+      source: clusterSource(config.target, `clusters.${config.name}.target`, log),
       health: (env, changed) => clusterHealth(config, env, log, changed),
     });
 }

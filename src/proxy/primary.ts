@@ -20,7 +20,7 @@ import type { ProxyBackendState, ProxyClusterState, ProxyState } from '../observ
 import { AdminEndpoint } from './admin-server.js';
 import { Cluster } from './cluster.js';
 import { ClusterSet } from './cluster-set.js';
-import { createEndpointSource } from './endpoint-source.js';
+import { clusterSource } from './cluster-source.js';
 import { HealthPublisher } from './health-snapshot.js';
 import { clusterHealth } from './local-cluster-health.js';
 import type { CallCounters } from './proxied-call.js';
@@ -101,7 +101,7 @@ export async function startProxyOnWorkers(config: ProxyConfig, options: ProxyOnW
     const cluster: Cluster = new Cluster(c, {
       windowBytes: PROBE_WINDOW_BYTES,
       picks: false,
-      source: createEndpointSource(c.target, `clusters.${c.name}.target`),
+      source: clusterSource(c.target, `clusters.${c.name}.target`, log),
       health: (env, changed) => (health = clusterHealth(c, env, log, changed)),
       onRebuild: () => {
         const delta = publishers.get(cluster)?.delta();

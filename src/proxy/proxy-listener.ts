@@ -7,7 +7,8 @@
  */
 import { Status } from '../core/status.js';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { tlsModule } from './tls-module.js';
 import { trailersOnly } from './grpc-status.js';
 import { H2Connection } from './h2/connection.js';
 import { ErrorCode, MAX_WINDOW, rstStreamFrame } from './h2/frame.js';
@@ -56,7 +57,7 @@ export class ProxyListener {
   constructor(private readonly options: ListenerOptions) {
     const tls = options.tls;
     if (tls) {
-      this.server = createTlsServer(
+      this.server = tlsModule().createServer(
         {
           cert: tls.cert,
           key: tls.key,

@@ -4,7 +4,6 @@
  * share the one upstream connection, as nginx's `keepalive` upstreams and Envoy do.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { Backoff } from '../core/backoff.js';
 import { EndpointLoad } from '../core/pickers/endpoint-load.js';
 import type { RandomSource } from '../core/pickers/picker.js';
@@ -15,6 +14,7 @@ import { MAX_WINDOW } from './h2/frame.js';
 import type { H2Stream, StreamHandler } from './h2/stream.js';
 import type { ActiveHealthCheckConfig, BackendTls } from './proxy-config.js';
 import { HealthChecker } from './health-checker.js';
+import { tlsModule } from './tls-module.js';
 
 /** Connection backoff (gRPC connection-backoff.md: INITIAL_BACKOFF 1 s, MULTIPLIER 1.6, JITTER 0.2; MAX lowered from 120 s to 30 s for a proxy). */
 const BACKOFF = { initialMs: 1000, multiplier: 1.6, jitter: 0.2, maxMs: 30_000 } as const;
@@ -94,7 +94,7 @@ export class Upstream {
     this.setState('connecting');
     const tls = this.options.tls;
     const socket: Socket = tls
-      ? tlsConnect({
+      ? tlsModule().connect({
           host: this.host,
           port: this.port,
           ...(tls.ca && { ca: tls.ca }),

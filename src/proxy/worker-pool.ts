@@ -15,6 +15,21 @@ export function workerCount(workers: number | 'auto'): number {
   return workers === 'auto' ? availableParallelism() : workers;
 }
 
+/**
+ * A worker's V8 young generation is capped at SEMI_SPACE_MB: by default it grows to 16 MiB per
+ * semi-space under load (the whole proxy process then holds ~120-150 MB), while a proxy's garbage
+ * is short-lived and small (a call's objects), so scavenges stay cheap at this size.
+ * The primary's own flags go along (tests' and inspectors' flags do not); a --max-semi-space-size
+ * given there wins.
+ */
+const SEMI_SPACE_MB = 2;
+
+function workerExecArgv(): string[] {
+  const inherited = process.execArgv.filter((a) => !a.startsWith('--test') && !a.startsWith('--experimental-test') && !a.startsWith('--inspect'));
+  const given = inherited.some((a) => a.startsWith('--max-semi-space-size')) || /--max-semi-space-size/.test(process.env.NODE_OPTIONS ?? '');
+  return given ? inherited : [...inherited, `--max-semi-space-size=${SEMI_SPACE_MB}`];
+}
+
 /** What the pool needs from the primary. */
 export interface WorkerPoolOptions {
   /** The worker entry script (src/cli/proxy-worker.ts compiled). */
@@ -166,7 +181,7 @@ export class WorkerPool {
       serialization: 'advanced',
       // stdout carries the proxy's JSON events: workers write only to stderr.
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--test') && !a.startsWith('--experimental-test') && !a.startsWith('--inspect')),
+      execArgv: workerExecArgv(),
     });
     const worker = new PoolWorker(child);
     this.workers.add(worker);
