@@ -30,7 +30,8 @@ const CLK_TCK = 100;
 
 type ProxyName = 'grpc-ha' | 'nginx' | 'haproxy';
 
-interface RunningProxy {
+/** A proxy process of the comparison. */
+export interface RunningProxy {
   readonly name: ProxyName;
   readonly workers: number;
   readonly pid: number;
@@ -286,12 +287,13 @@ function stopper(child: ChildProcess): () => Promise<void> {
   };
 }
 
-async function startGrpcHa(backends: readonly string[], workers: number): Promise<RunningProxy> {
+/** Starts `grpc-ha proxy` with `workers` in front of `backends` (`cli`: another build's main.js, to compare). */
+export async function startGrpcHa(backends: readonly string[], workers: number, cli = CLI): Promise<RunningProxy> {
   const child = spawn(
     process.execPath,
     [
       ...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []),
-      CLI, 'proxy', '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace', '100ms', '--workers', String(workers),
+      cli, 'proxy', '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace', '100ms', '--workers', String(workers),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );

@@ -8,6 +8,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runEject } from './eject.js';
 import { runFailover } from './failover.js';
+import { runHpackBomb } from './hpack-bomb.js';
 import { runDiscovery } from './discovery.js';
 import { runOverhead } from './overhead.js';
 import { runPicker } from './picker.js';
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   discovery: runDiscovery,
   proxy: runProxyBench,
   xds: runXdsBench,
+  'hpack-bomb': runHpackBomb,
 };
 
 async function main(): Promise<number> {

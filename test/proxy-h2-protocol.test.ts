@@ -133,24 +133,31 @@ describe('proxy: HTTP/2 protocol errors and floods', () => {
 });
 
 describe('proxy: backend stream limits', () => {
-  it("queues streams past a backend's SETTINGS_MAX_CONCURRENT_STREAMS instead of failing them", async () => {
-    const backend = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
-    let open = 0;
-    let maxOpen = 0;
-    backend.on('stream', (stream) => {
-      maxOpen = Math.max(maxOpen, ++open);
-      stream.on('error', () => {});
-      stream.on('close', () => open--);
-      stream.resume();
-      setTimeout(() => {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-        stream.end(Buffer.from([0, 0, 0, 0, 0]));
-      }, 50);
+  /** A backend allowing one stream per connection (SETTINGS_MAX_CONCURRENT_STREAMS 1); counts streams per session. */
+  async function oneStreamBackend() {
+    const server = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
+    const stats = { sessions: 0, maxOpenPerSession: 0 };
+    server.on('session', (session) => {
+      stats.sessions++;
+      let open = 0;
+      session.on('stream', (stream) => {
+        stats.maxOpenPerSession = Math.max(stats.maxOpenPerSession, ++open);
+        stream.on('error', () => {});
+        stream.on('close', () => open--);
+        stream.resume();
+        setTimeout(() => {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(Buffer.from([0, 0, 0, 0, 0]));
+        }, 50);
+      });
     });
-    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-    const proxy = await proxyFor({ clusters: { raw: { target: `127.0.0.1:${(backend.address() as { port: number }).port}` } } });
-    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, stats, address: `127.0.0.1:${(server.address() as { port: number }).port}` };
+  }
+
+  async function fourCalls(port: number): Promise<string[]> {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
     const call = () =>
       new Promise<string>((resolve, reject) => {
         const req = session.request({ ':method': 'POST', ':path': '/test.raw.v1.Raw/Unary', 'content-type': 'application/grpc', te: 'trailers' });
@@ -162,11 +169,30 @@ describe('proxy: backend stream limits', () => {
         req.resume();
         req.end(Buffer.from([0, 0, 0, 0, 0]));
       });
-    assert.deepEqual(await Promise.all([call(), call(), call(), call()]), ['0', '0', '0', '0']);
-    assert.equal(maxOpen, 1);
-    session.close();
+    try {
+      return await Promise.all([call(), call(), call(), call()]);
+    } finally {
+      session.close();
+    }
+  }
+
+  it("queues streams past a backend's SETTINGS_MAX_CONCURRENT_STREAMS when its pool is at maxConnectionsPerBackend", async () => {
+    const backend = await oneStreamBackend();
+    const proxy = await proxyFor({ clusters: { raw: { target: backend.address, maxConnectionsPerBackend: 1 } } });
+    assert.deepEqual(await fourCalls(proxy.port), ['0', '0', '0', '0']);
+    assert.deepEqual(backend.stats, { sessions: 1, maxOpenPerSession: 1 });
     await proxy.close(100);
-    await new Promise((r) => backend.close(r));
+    await new Promise((r) => backend.server.close(r));
+  });
+
+  it("opens more connections to a backend whose SETTINGS_MAX_CONCURRENT_STREAMS is reached (Envoy's HTTP/2 pools do)", async () => {
+    const backend = await oneStreamBackend();
+    const proxy = await proxyFor({ clusters: { raw: { target: backend.address } } });
+    assert.deepEqual(await fourCalls(proxy.port), ['0', '0', '0', '0']);
+    assert.equal(backend.stats.maxOpenPerSession, 1, 'the backend limit was exceeded on a connection');
+    assert.ok(backend.stats.sessions >= 2, `${backend.stats.sessions} connections`);
+    await proxy.close(100);
+    await new Promise((r) => backend.server.close(r));
   });
 });
 

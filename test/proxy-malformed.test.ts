@@ -21,7 +21,7 @@ const SECRET = '/admin.Secret/Delete';
 const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
 
 describe('proxy: malformed requests never reach a backend', () => {
-  let backend: PythonServer;
+  let backend: PythonServer | undefined;
   let proxy: Proxy;
 
   before(async () => {
@@ -29,17 +29,17 @@ describe('proxy: malformed requests never reach a backend', () => {
     // grpcio (C core) executes whichever :path it reads last: the backend a bypass would reach.
     backend = await startPythonServer('grpc_peer.py', ['serve']);
     proxy = await proxyFor({
-      clusters: { echo: { target: `127.0.0.1:${backend.port}` } },
+      clusters: { echo: { target: `127.0.0.1:${backend!.port}` } },
       routes: [{ service: 'grpcha.example.v1.Echo', cluster: 'echo' }],
     });
   });
 
   after(async () => {
-    await proxy.close(100);
-    await backend.stop();
+    await proxy?.close(100);
+    await backend?.stop();
   });
 
-  const executed = () => backend.lines.filter((l) => l.event === 'call').map((l) => l.method);
+  const executed = () => backend!.lines.filter((l) => l.event === 'call').map((l) => l.method);
 
   it('resets a request with a second :path (route bypass) with PROTOCOL_ERROR; the backend executes nothing', async () => {
     const steady = unaryCaller(`127.0.0.1:${proxy.port}`, ECHO);
@@ -97,9 +97,9 @@ describe('proxy: malformed requests never reach a backend', () => {
 });
 
 describe('proxy: malformed responses are never forwarded', () => {
-  let bad: PythonServer;
-  let good: PythonServer;
-  let proxy: Proxy;
+  let bad: PythonServer | undefined;
+  let good: PythonServer | undefined;
+  let proxy: Proxy | undefined;
 
   before(async () => {
     requirePython('grpc', 'h2');
@@ -112,8 +112,8 @@ describe('proxy: malformed responses are never forwarded', () => {
   });
 
   after(async () => {
-    await proxy.close(100);
-    await Promise.all([bad.stop(), good.stop()]);
+    await proxy?.close(100);
+    await Promise.all([bad?.stop(), good?.stop()]);
   });
 
   const flaws: [string, RegExp][] = [
@@ -123,16 +123,16 @@ describe('proxy: malformed responses are never forwarded', () => {
   ];
   for (const [flaw, reason] of flaws) {
     it(`answers INTERNAL with the reason when the backend's response has ${flaw}`, async () => {
-      const steady = unaryCaller(`127.0.0.1:${proxy.port}`, ECHO);
+      const steady = unaryCaller(`127.0.0.1:${proxy!.port}`, ECHO);
       const steadyRun = steadyClient(() => steady.call(Buffer.from('steady')));
-      const client = unaryCaller(`127.0.0.1:${proxy.port}`, `/malformed.v1.Svc/${flaw}`);
+      const client = unaryCaller(`127.0.0.1:${proxy!.port}`, `/malformed.v1.Svc/${flaw}`);
       try {
         for (let i = 0; i < 3; i++) {
           const error = await rejection(client.call(Buffer.from('x')));
           assert.equal(error.code, grpc.status.INTERNAL, `${error.code} ${error.details}`);
           assert.match(error.details, reason);
         }
-        assert.ok(bad.lines.some((l) => l.path === `/malformed.v1.Svc/${flaw}`), 'the request never reached the backend');
+        assert.ok(bad!.lines.some((l) => l.path === `/malformed.v1.Svc/${flaw}`), 'the request never reached the backend');
       } finally {
         client.close();
         const result = await steadyRun.stop();

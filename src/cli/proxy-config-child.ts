@@ -29,6 +29,8 @@ function loadProxyConfig(source: ProxyConfigSource): ProxyConfig {
       .replace(/^clusters\.default\.target/, '--target')
       .replace(/^clusters\.default\.policy/, '--policy')
       .replace(/^admin\.listen/, '--admin')
+      // The flags cannot carry a secret (they show in `ps`): a token goes in a config file.
+      .replace(/^(admin: token is required .*)$/, '$1; set admin.token in a --config file')
       .replace(/^listen/, '--listen');
     throw new GrpcHaError(e.code, message, { cause: error });
   }

@@ -3,7 +3,10 @@
  * server-sent-event stream of state changes and per-second numbers, and the dashboard that shows
  * them. Opt-in (`startAdminServer()`, `serve({ admin })`, the proxy's admin port), bound to
  * 127.0.0.1 by default: it tells anyone who can reach it the topology of the services. Bound
- * elsewhere it requires a token (`Authorization: Bearer <token>` or `?token=`).
+ * elsewhere it requires a token (`Authorization: Bearer <token>` or `?token=`), compared in
+ * constant time. Without a token it answers only requests whose Host names a loopback address or
+ * the bound host, so a web page cannot reach it through a name it rebinds to 127.0.0.1 (DNS
+ * rebinding). The proxy's admin endpoint follows the same rules (src/observe/admin-access.ts).
  *
  *   GET /              the dashboard (static files from dashboard/, uPlot from node_modules)
  *   GET /metrics       Prometheus text format
@@ -16,8 +19,8 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
-import { timingSafeEqual } from 'node:crypto';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import { adminGuard, adminTokenError } from './admin-access.js';
 import { observedChannels, type ChannelState } from './channel-observer.js';
 import { onEvent, recentEvents, type HaEvent } from './events.js';
 import { LiveStats } from './live-stats.js';
@@ -76,10 +79,6 @@ const STATIC: Record<string, { file: () => string; type: string }> = {
   '/vendor/uPlot.min.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 /** The state /api/state answers: every channel, registry watch, server and xDS control plane of this process, and the proxy's state when given. */
 export function adminState(proxy?: () => ProxyState, channels?: () => ChannelState[]): Record<string, unknown> {
   return {
@@ -97,12 +96,12 @@ export function adminState(proxy?: () => ProxyState, channels?: () => ChannelSta
  * The admin routes as a request handler, for a server of your own (the proxy's admin port uses
  * it): answers and returns true for its paths, returns false for others. `close()` ends streams.
  */
-export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'port'> = {}): {
+export function createAdminHandler(options: Omit<AdminServerOptions, 'port'> = {}): {
   handle: (req: IncomingMessage, res: ServerResponse) => boolean;
   close: () => void;
 } {
   const registry = options.registry ?? grpcHaMetricsRegistry();
-  const token = options.token;
+  const guard = adminGuard(options.host ?? ADMIN_DEFAULTS.host, options.token);
   const streams = new Set<ServerResponse>();
   const live = new LiveStats();
   let ticker: NodeJS.Timeout | undefined;
@@ -126,13 +125,6 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'p
     unsubscribe?.();
     unsubscribe = undefined;
   };
-  const authorized = (req: IncomingMessage, url: URL) => {
-    if (token === undefined) return true;
-    const given = url.searchParams.get('token') ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(token);
-    return a.length === b.length && timingSafeEqual(a, b);
-  };
   const handle = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
@@ -142,10 +134,7 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'p
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return true;
     }
-    if (!authorized(req, url)) {
-      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('a token is required: ?token= or Authorization: Bearer\n');
-      return true;
-    }
+    if (!guard(req, res)) return true;
     const fail = (error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`admin: ${(error as Error).message}\n`);
@@ -188,10 +177,9 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'host' | 'p
  */
 export async function startAdminServer(options: AdminServerOptions = {}): Promise<AdminServer> {
   const host = options.host ?? ADMIN_DEFAULTS.host;
-  if (!isLoopback(host) && !options.token) {
-    throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `admin: token is required when host is ${host} (not a loopback address)`);
-  }
-  const handler = createAdminHandler(options);
+  const tokenError = adminTokenError(host, options.token);
+  if (tokenError !== null) throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, tokenError);
+  const handler = createAdminHandler({ ...options, host });
   const server = http.createServer((req, res) => {
     if (!handler.handle(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /, /metrics, /api/state or /api/events\n');
   });

@@ -46,6 +46,10 @@ export interface ProxyBackendState {
   readonly failed: number;
   /** Calls that could not be sent to it (connect failures, resets before a response). */
   readonly errors: number;
+  /** HTTP/2 connections to it now: the pool, and retired ones finishing their streams. */
+  readonly connections: number;
+  /** Connections opened since the start: a pool grows past one, or replaces one, under a backend's limits and GOAWAYs. */
+  readonly connectionsOpened: number;
   /** Latency estimate (peak EWMA), ms; null before the first sample. */
   readonly latencyEwmaMs: number | null;
   /** Why the last connection attempt or health check failed; absent when nothing failed. */

@@ -1,6 +1,8 @@
 /**
  * The proxy's admin endpoint, on 127.0.0.1 by default (it tells anyone who can reach it the
- * backend topology): `GET /healthz` for liveness probes, `GET /state` for a JSON view of
+ * backend topology), under the rules of every grpc-ha admin endpoint (adminGuard in
+ * src/observe/admin-access.ts: a token off loopback, Host checked without one): `GET /healthz`
+ * for liveness probes (no token needed), `GET /state` for a JSON view of
  * clusters, backends and counters, and grpc-ha's admin routes (src/observe/admin-server.ts):
  * `/metrics` (the proxy's per-cluster, per-backend series among them), `/api/state`,
  * `/api/events` and the dashboard. Those routes (the metrics library, the dashboard) are loaded
@@ -8,6 +10,7 @@
  */
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { adminGuard } from '../observe/admin-access.js';
 import type { ChannelState, EndpointState } from '../observe/channel-observer.js';
 import { observeProxy, type ProxyBackendView } from '../observe/proxy-observer.js';
 import type { ProxyState } from '../observe/proxy-state.js';
@@ -69,14 +72,29 @@ function* backendsOf(state: ProxyState): Iterable<ProxyBackendView> {
   }
 }
 
+/** Where the admin endpoint listens, and the token it requires (mandatory off loopback: the config checks it). */
+export interface AdminAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly token?: string;
+}
+
 /** Starts the admin HTTP server; resolves with it and its port. */
-export function startAdminServer(host: string, port: number, source: AdminSource): Promise<{ server: Server; port: number }> {
+export function startAdminServer(endpoint: AdminAddress, source: AdminSource): Promise<{ server: Server; port: number }> {
+  const host = endpoint.host || '127.0.0.1';
+  const guard = adminGuard(host, endpoint.token);
   type Handler = { handle: (req: IncomingMessage, res: ServerResponse) => boolean; close: () => void };
   let admin: Promise<Handler> | undefined;
   let closed = false;
   const loadAdmin = () =>
     (admin ??= import('../observe/admin-server.js').then(({ createAdminHandler }) => {
-      const handler = createAdminHandler({ proxy: () => source.state(), channels: () => clusterChannels(source.state()), title: 'grpc-ha proxy' });
+      const handler = createAdminHandler({
+        host,
+        ...(endpoint.token !== undefined && { token: endpoint.token }),
+        proxy: () => source.state(),
+        channels: () => clusterChannels(source.state()),
+        title: 'grpc-ha proxy',
+      });
       if (closed) handler.close();
       return handler;
     }));
@@ -98,6 +116,7 @@ export function startAdminServer(host: string, port: number, source: AdminSource
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
+    if (!guard(req, res, path === '/healthz')) return;
     if (path === '/healthz') {
       const ok = source.healthy();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'shutting down\n');
@@ -133,24 +152,23 @@ export function startAdminServer(host: string, port: number, source: AdminSource
       release();
       reject(error);
     });
-    server.listen(port, host || '127.0.0.1', () => {
+    server.listen(endpoint.port, host, () => {
       server.removeAllListeners('error');
       resolve({ server, port: (server.address() as AddressInfo).port });
     });
   });
 }
 
-type Address = { readonly host: string; readonly port: number };
 
 /** The admin endpoint of a running proxy: opened at start, moved by a reload, closed at the end. */
 export class AdminEndpoint {
   private constructor(
     private readonly source: AdminSource,
-    private running: { server: Server; port: number; at: Address } | null,
+    private running: { server: Server; port: number; at: AdminAddress } | null,
   ) {}
 
   /** Opens the endpoint at `address` (none when null); rejects when it cannot listen. */
-  static async open(address: Address | null, source: AdminSource): Promise<AdminEndpoint> {
+  static async open(address: AdminAddress | null, source: AdminSource): Promise<AdminEndpoint> {
     const endpoint = new AdminEndpoint(source, null);
     await endpoint.move(address);
     return endpoint;
@@ -166,15 +184,15 @@ export class AdminEndpoint {
    * closes; the same one closes first (it cannot be bound twice). Rejects, keeping the old one
    * open, when the new address cannot be bound.
    */
-  async move(address: Address | null): Promise<void> {
+  async move(address: AdminAddress | null): Promise<void> {
     const old = this.running;
-    if (old && address && old.at.host === address.host && old.at.port === address.port) {
-      // Same address: nothing to rebind.
+    if (old && address && old.at.host === address.host && old.at.port === address.port && old.at.token === address.token) {
+      // Same address and token: nothing to rebind.
       return;
     }
     const same = old !== null && address !== null && old.at.port !== 0 && old.at.port === address.port;
     if (same || address === null) await this.close();
-    const started = address === null ? null : await startAdminServer(address.host, address.port, this.source);
+    const started = address === null ? null : await startAdminServer(address, this.source);
     if (!same && old && address !== null) await closeServer(old.server);
     this.running = started && address && { ...started, at: address };
   }

@@ -30,6 +30,8 @@ export interface PendingCall {
   fail(reason: string): void;
   /** Ring-hash key of the call, if the policy hashes one. */
   readonly hashKey: string | undefined;
+  /** The backend that just failed the call, when it is sent again: another one is taken when any has room ("next backend"). */
+  readonly avoid: Upstream | undefined;
   /** Set by the cluster while the call waits. */
   timer?: NodeJS.Timeout;
   /** True once the call ended while it waited (its client went away, its deadline passed): the queue drops it. */
@@ -75,8 +77,6 @@ export class Cluster {
   readonly health: ClusterHealthModel;
   private readonly activeChecks: boolean;
   private readonly picks: boolean;
-  /** With retries on: the backend each call was last given, so that a retry goes elsewhere ("next backend"). */
-  private readonly retried: WeakMap<PendingCall, Upstream> | null;
   private readonly retry: { readonly attempts: number; readonly idempotent: (path: string) => boolean } | null;
 
   constructor(
@@ -85,7 +85,6 @@ export class Cluster {
   ) {
     this.env = options.env ?? defaultPickerEnv;
     this.hashHeader = config.policy.hashHeader;
-    this.retried = config.retry ? new WeakMap() : null;
     this.retry = config.retry ? { attempts: config.retry.attempts, idempotent: idempotentMatcher(config.retry.idempotentMethods) } : null;
     this.source = options.source;
     this.health = options.health(this.env, () => this.scheduleRebuild());
@@ -146,9 +145,8 @@ export class Cluster {
    * and pendingTimeoutMs) while a backend may still free up or connect, else fails it.
    */
   acquire(call: PendingCall): void {
-    const u = this.pick(call.hashKey, this.retried?.get(call));
+    const u = this.pick(call.hashKey, call.avoid);
     if (u) {
-      this.retried?.set(call, u);
       call.dispatch(u);
       return;
     }
@@ -290,6 +288,7 @@ export class Cluster {
         tls: this.config.tls,
         connectTimeoutMs: this.config.connectTimeoutMs,
         windowBytes: this.options.windowBytes,
+        maxConnections: this.config.maxConnectionsPerBackend,
         healthCheck: this.activeChecks ? this.config.healthCheck : null,
         random: this.env.random,
         onChange: () => this.scheduleRebuild(),
@@ -342,11 +341,10 @@ export class Cluster {
         clearTimeout(call.timer);
         continue;
       }
-      const u = this.pick(call.hashKey, this.retried?.get(call));
+      const u = this.pick(call.hashKey, call.avoid);
       if (!u) break;
       this.pending.shift();
       clearTimeout(call.timer);
-      this.retried?.set(call, u);
       call.dispatch(u);
     }
     if (this.pending.length > 0) {

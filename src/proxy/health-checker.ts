@@ -12,6 +12,7 @@
 import { Status, statusName } from '../core/status.js';
 import { decodeGrpcMessage } from './grpc-status.js';
 import { ErrorCode, errorCodeName } from './h2/frame.js';
+import type { H2Connection } from './h2/connection.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
 import { fieldValue } from './header-fields.js';
 import type { ActiveHealthCheckConfig } from './proxy-config.js';
@@ -58,9 +59,13 @@ export class HealthChecker {
     this.inFlight = undefined;
   }
 
+  /** The connection the check's stream is on, if one is (its upstream moves the check when it retires that connection). */
+  get connection(): H2Connection | undefined {
+    return this.inFlight?.connection;
+  }
+
   private run(): void {
-    const connection = this.upstream.connection;
-    if (!this.running || connection === undefined || connection.draining) return;
+    if (!this.running) return;
     const watch = this.config.mode === 'watch';
     const generation = this.generation;
     const chunks: Buffer[] = [];
@@ -121,7 +126,10 @@ export class HealthChecker {
         if (buffered > 0) chunks.push(all);
       },
       onReset: (_stream, code: number, kind: ResetKind) => {
-        end(false, `health check stream ${kind === 'connection' ? 'lost with its connection' : `reset with ${errorCodeName(code)}`}`);
+        // A connection lost says nothing of health: the upstream either moves the check to
+        // another connection or, with none left, takes the backend out itself.
+        if (kind === 'connection') end(null, '');
+        else end(false, `health check stream reset with ${errorCodeName(code)}`);
       },
       onSent: () => {},
     };
@@ -134,9 +142,9 @@ export class HealthChecker {
       'te', 'trailers',
     ];
     if (!watch) fields.push('grpc-timeout', `${this.config.timeoutMs}m`);
-    const stream = connection.request(fields, false, handler);
+    const stream = this.upstream.request(fields, handler);
     if (stream === null) {
-      end(false, 'health check could not start: the connection takes no new stream');
+      end(false, 'health check could not start: the backend is not connected');
       return;
     }
     this.inFlight = stream;

@@ -13,7 +13,7 @@ import type { Cluster, PendingCall } from './cluster.js';
 import { statusTrailers, trailersOnly } from './grpc-status.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
 import { fieldValue, setField } from './header-fields.js';
-import { UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
+import { UpstreamAttempt, type AttemptOwner, type Resend } from './upstream-attempt.js';
 import type { Upstream } from './upstream.js';
 
 /**
@@ -21,6 +21,13 @@ import type { Upstream } from './upstream.js';
  * is of this order); a bigger request is simply not retried.
  */
 const REPLAY_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * Sends of a call no backend processed (REFUSED_STREAM, above a GOAWAY's last-stream-id), the
+ * first included, whatever its method and unless `retry.attempts` allows more: gRFC A6's
+ * transparent retries, bounded so that a backend refusing every stream cannot keep a call looping.
+ */
+const TRANSPARENT_ATTEMPTS = 4;
 
 /** The listener's call counters, which its calls write; /state shows them as {@link ProxyCallCounts}. */
 export type CallCounters = { -readonly [K in keyof ProxyCallCounts]: number };
@@ -52,6 +59,8 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   private state: CallState = WAITING;
   private attempts = 0;
   private readonly maxAttempts: number;
+  /** PendingCall: the backend of the attempt that just failed, while the call waits to be sent again. */
+  avoid: Upstream | undefined;
   /** Request chunks that arrived before the first backend was chosen (the client's window bounds them). */
   private held: Buffer[] | null = null;
   /** Request chunks kept for a retry; null once a retry is no longer possible. */
@@ -77,7 +86,8 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   ) {
     const path = fieldValue(fields, ':path') ?? '';
     this.maxAttempts = cluster.retryAttempts(path);
-    this.replay = this.maxAttempts > 1 ? [] : null;
+    // Every call keeps its first request bytes: a stream the backend never processed is sent again whatever the method.
+    this.replay = [];
     const header = cluster.hashHeader;
     this.hashKey = header === undefined ? undefined : fieldValue(fields, header);
     down.handler = this;
@@ -138,7 +148,7 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
     this.setState(state);
     if (!attempt.open(fields)) {
       // Nothing reached the backend.
-      this.attemptFailed(attempt, Status.UNAVAILABLE, `backend ${upstream.address} connection unusable: ${upstream.lastError || 'it takes no new stream'}`, true);
+      this.attemptFailed(attempt, Status.UNAVAILABLE, `backend ${upstream.address} connection unusable: ${upstream.lastError || 'it takes no new stream'}`, 'always');
       return;
     }
     // The engine may refuse the stream as it opens it (stream ids exhausted): the attempt is over already.
@@ -241,7 +251,7 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
     attempt.discard(data.length);
     if (state.t === 'attempting' && state.attempt === attempt) {
       // DATA before HEADERS is a malformed response (RFC 9113 §8.1).
-      this.attemptFailed(attempt, Status.INTERNAL, `backend ${attempt.upstream.address} sent DATA before response headers`, false);
+      this.attemptFailed(attempt, Status.INTERNAL, `backend ${attempt.upstream.address} sent DATA before response headers`, 'never');
     }
   }
 
@@ -252,19 +262,27 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
     if (state.t !== 'waiting' && state.attempt === attempt) this.creditRequest(attempt.sent);
   }
 
-  /** The attempt failed without a gRPC status from the backend: send the call elsewhere, or end it. */
-  attemptFailed(attempt: UpstreamAttempt, status: number, message: string, unprocessed: boolean): void {
+  /** The attempt failed without a gRPC status from the backend: send the call again, or end it. */
+  attemptFailed(attempt: UpstreamAttempt, status: number, message: string, resend: Resend): void {
     const state = this.state;
     if ((state.t !== 'attempting' && state.t !== 'responding') || state.attempt !== attempt) return;
     attempt.fail(status);
-    if (unprocessed && state.t === 'attempting' && this.replay !== null && this.attempts < this.maxAttempts) {
+    if (state.t === 'attempting' && this.replay !== null && this.mayResend(resend)) {
       this.counters.retries++;
+      this.avoid = attempt.upstream;
       this.setState(WAITING);
       this.cluster.acquire(this);
       return;
     }
     this.counters.proxyErrors++;
     this.respondError(status, message, attempt);
+  }
+
+  /** Whether an attempt that failed with `resend` may be sent again. */
+  private mayResend(resend: Resend): boolean {
+    // Idempotent methods (retry.idempotentMethods) get retry.attempts in all; any call the backend did not process, at least TRANSPARENT_ATTEMPTS.
+    const limit = resend === 'always' ? Math.max(this.maxAttempts, TRANSPARENT_ATTEMPTS) : resend === 'idempotent' ? this.maxAttempts : 1;
+    return this.attempts < limit;
   }
 
   // --- endings ---
@@ -286,12 +304,17 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
     if (state.t === 'done') return;
     clearTimeout(this.timer); // a call still waiting for a backend leaves the queue
     let attempt: UpstreamAttempt | null = null;
+    let reset = false;
     if (state.t !== 'waiting') {
       attempt = state.attempt;
-      attempt.cancel();
+      reset = attempt.cancel();
       attempt.release(Status.DEADLINE_EXCEEDED);
     }
     this.respondError(Status.DEADLINE_EXCEEDED, 'grpc-ha proxy: deadline exceeded', attempt);
+    // The backend's stream was reset for this client's deadline: it counts against the client's
+    // reset budget, as its own RST_STREAM would (a client sending grpc-timeout: 1n by the
+    // thousand must not make the proxy reset backend streams for free).
+    if (reset) this.down.connection.chargeReset();
   };
 
   /** Ends the call with `status`: Trailers-Only if nothing was sent to the client yet, else in trailers. */

@@ -14,6 +14,7 @@ import type { PolicyConfig } from '../core/policies/policy-config.js';
 import type { PickerFactory } from '../core/pickers/picker.js';
 import type { EwmaSettings } from '../core/pickers/endpoint-load.js';
 import { splitAddress as parseHostPort } from '../core/address.js';
+import { adminTokenError } from '../observe/admin-access.js';
 import { DEFAULT_HEALTH_SETTINGS, HEALTH_FIELD_NAMES, healthFields, toHealthSettings, type HealthSettings } from '../core/health/health-config.js';
 import { parseClusterPolicy } from './cluster-policy.js';
 import { createEndpointSource } from './endpoint-source.js';
@@ -31,14 +32,22 @@ export const PROXY_DEFAULTS = {
   maxHeaderListSize: 16_384,
   /** A connection with no stream open for this long is closed (nginx keepalive_timeout is 75 s; Envoy idle_timeout 1 h). */
   idleTimeoutMs: 300_000,
-  /** A new connection must open its first stream within this (slowloris: Envoy's request_headers_timeout, nginx client_header_timeout 60 s). */
+  /** A new connection must open its first stream within this of being accepted, TLS handshake included (slowloris: Envoy's request_headers_timeout, nginx client_header_timeout 60 s). */
   firstStreamTimeoutMs: 10_000,
+  /** A TLS handshake must finish within this of the socket being accepted, however slowly its bytes trickle (nginx ssl_handshake_timeout 60 s, Go's TLSHandshakeTimeout 10 s; a handshake is two round trips). */
+  handshakeTimeoutMs: 5_000,
   /** Bytes a client connection may leave unread before the proxy stops reading it, MiB (was nghttp2's session memory cap; Node's default is 10). */
   maxSessionMemoryMb: 32,
   /** HTTP/2 stream flow-control window we advertise, bytes: large enough for 16 MiB messages to stream fast, small enough to bound memory. */
   streamWindowBytes: 1 << 20,
   /** Calls in flight per backend before a call waits (Envoy circuit breaker max_requests: 1024). */
   maxConcurrentStreamsPerBackend: 1024,
+  /**
+   * HTTP/2 connections per backend that take new streams (Envoy's cluster max_connections is
+   * 1024): one usually; more while a backend's SETTINGS_MAX_CONCURRENT_STREAMS is reached, or a
+   * connection is replaced (GOAWAY, reset tolerance spent; the retiring one is not counted).
+   */
+  maxConnectionsPerBackend: 16,
   /** Calls waiting for a backend before new ones get UNAVAILABLE (Envoy max_pending_requests: 1024). */
   maxPending: 1024,
   /** How long a call may wait for a backend, ms. */
@@ -110,6 +119,7 @@ export interface ClusterConfig {
   readonly policyJson: unknown;
   readonly healthCheck: ActiveHealthCheckConfig | null;
   readonly maxConcurrentStreamsPerBackend: number;
+  readonly maxConnectionsPerBackend: number;
   readonly maxPending: number;
   readonly pendingTimeoutMs: number;
   readonly connectTimeoutMs: number;
@@ -161,6 +171,7 @@ export interface ListenerLimits {
   readonly maxHeaderListSize: number;
   readonly idleTimeoutMs: number;
   readonly firstStreamTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
   readonly maxSessionMemoryMb: number;
   readonly streamWindowBytes: number;
 }
@@ -169,8 +180,8 @@ export interface ListenerLimits {
 export interface ProxyConfig {
   readonly listen: { readonly host: string; readonly port: number };
   readonly tls: ListenerTls | null;
-  /** null when the admin endpoint is off. */
-  readonly admin: { readonly host: string; readonly port: number } | null;
+  /** null when the admin endpoint is off. `token` is required when `host` is not a loopback address. */
+  readonly admin: { readonly host: string; readonly port: number; readonly token?: string } | null;
   readonly limits: ListenerLimits;
   readonly clusters: ReadonlyMap<string, ClusterConfig>;
   readonly routes: readonly RouteConfig[];
@@ -199,6 +210,7 @@ const clusterSchema = z
       .optional(),
     ...healthFields,
     maxConcurrentStreamsPerBackend: integer(1).optional(),
+    maxConnectionsPerBackend: integer(1).optional(),
     maxPending: integer(0).optional(),
     pendingTimeoutMs: integer(1).optional(),
     connectTimeoutMs: integer(1).optional(),
@@ -223,7 +235,10 @@ const configSchema = z
     workers: z.union([integer(1, 256), z.literal('auto')], { error: 'must be an integer in [1, 256] or "auto"' }).optional(),
     tls: z.object({ cert: str(), key: str(), clientCa: str().optional() }).strict().optional(),
     admin: z
-      .object({ listen: z.union([z.literal('off'), listenAddress], { error: `must be "off" or ${listenRule.slice(5)}` }).optional() })
+      .object({
+        listen: z.union([z.literal('off'), listenAddress], { error: `must be "off" or ${listenRule.slice(5)}` }).optional(),
+        token: str().optional(),
+      })
       .strict()
       .optional(),
     limits: z
@@ -232,6 +247,7 @@ const configSchema = z
         maxHeaderListSize: integer(1024, 2 ** 31 - 1).optional(),
         idleTimeoutMs: integer(1).optional(),
         firstStreamTimeoutMs: integer(1).optional(),
+        handshakeTimeoutMs: integer(1).optional(),
         maxSessionMemoryMb: integer(1).optional(),
         streamWindowBytes: integer(65_535, 2 ** 31 - 1).optional(),
       })
@@ -310,6 +326,7 @@ export function parseProxyConfig(input: unknown, baseDir = process.cwd()): Proxy
           }
         : null,
       maxConcurrentStreamsPerBackend: c.maxConcurrentStreamsPerBackend ?? PROXY_DEFAULTS.maxConcurrentStreamsPerBackend,
+      maxConnectionsPerBackend: c.maxConnectionsPerBackend ?? PROXY_DEFAULTS.maxConnectionsPerBackend,
       maxPending: c.maxPending ?? PROXY_DEFAULTS.maxPending,
       pendingTimeoutMs: c.pendingTimeoutMs ?? PROXY_DEFAULTS.pendingTimeoutMs,
       connectTimeoutMs: c.connectTimeoutMs ?? PROXY_DEFAULTS.connectTimeoutMs,
@@ -359,16 +376,25 @@ export function parseProxyConfig(input: unknown, baseDir = process.cwd()): Proxy
   }
   const listen = parseHostPort(raw.listen ?? PROXY_DEFAULTS.listen, true)!;
   const adminListen = raw.admin?.listen ?? PROXY_DEFAULTS.adminListen;
+  let admin: ProxyConfig['admin'] = null;
+  if (adminListen !== 'off') {
+    const { host, port } = parseHostPort(adminListen, true)!;
+    // ":9901" binds the admin endpoint to loopback, as the default does.
+    admin = { host: host || '127.0.0.1', port, ...(raw.admin?.token !== undefined && { token: raw.admin.token }) };
+    const tokenError = adminTokenError(admin.host, admin.token);
+    if (tokenError !== null) fail(tokenError);
+  }
   const l = raw.limits ?? {};
   return {
     listen,
     tls: raw.tls ? listenerTls(raw.tls.cert, raw.tls.key, raw.tls.clientCa) : null,
-    admin: adminListen === 'off' ? null : parseHostPort(adminListen, true),
+    admin,
     limits: {
       maxConcurrentStreams: l.maxConcurrentStreams ?? PROXY_DEFAULTS.maxConcurrentStreams,
       maxHeaderListSize: l.maxHeaderListSize ?? PROXY_DEFAULTS.maxHeaderListSize,
       idleTimeoutMs: l.idleTimeoutMs ?? PROXY_DEFAULTS.idleTimeoutMs,
       firstStreamTimeoutMs: l.firstStreamTimeoutMs ?? PROXY_DEFAULTS.firstStreamTimeoutMs,
+      handshakeTimeoutMs: l.handshakeTimeoutMs ?? PROXY_DEFAULTS.handshakeTimeoutMs,
       maxSessionMemoryMb: l.maxSessionMemoryMb ?? PROXY_DEFAULTS.maxSessionMemoryMb,
       streamWindowBytes: l.streamWindowBytes ?? PROXY_DEFAULTS.streamWindowBytes,
     },

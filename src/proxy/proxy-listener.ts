@@ -50,6 +50,8 @@ export class ProxyListener {
   private readonly server: TcpServer;
   private readonly connectionStates = new Map<H2Connection, ConnectionState>();
   private readonly sweepTimer: NodeJS.Timeout;
+  /** TLS sockets accepted and still in their handshake, by remote address and port: when, and the timer that drops them. */
+  private readonly handshakes = new Map<string, { readonly acceptedAt: number; readonly timer: NodeJS.Timeout }>();
   private closing = false;
   /** Resolves the graceful close once the last connection is gone. */
   private onEmpty: (() => void) | undefined;
@@ -57,22 +59,47 @@ export class ProxyListener {
   constructor(private readonly options: ListenerOptions) {
     const tls = options.tls;
     if (tls) {
-      this.server = tlsModule().createServer(
+      const server = tlsModule().createServer(
         {
           cert: tls.cert,
           key: tls.key,
           ALPNProtocols: ['h2'],
+          // Node's own handshake timeout restarts with every byte received: the absolute one is ours (below).
+          handshakeTimeout: 0,
           ...(tls.clientCa && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
         },
         (socket: TLSSocket) => {
+          const key = `${socket.remoteAddress}|${socket.remotePort}`;
+          const handshake = this.handshakes.get(key);
+          clearTimeout(handshake?.timer);
+          this.handshakes.delete(key);
           // "Implementations of HTTP/2 MUST use TLS version 1.2 or higher ... [and] the "h2" protocol identifier" - RFC 9113 §3.2/§9.2.
           if (socket.alpnProtocol !== 'h2') socket.destroy();
-          else this.onConnection(socket);
+          else this.onConnection(socket, handshake?.acceptedAt ?? performance.now());
         },
       );
-      this.server.on('tlsClientError', noop);
+      // The raw socket, before its handshake: dropped unless the handshake ends in time, whatever
+      // trickles in meanwhile (a TLS slowloris holds a descriptor and handshake state each).
+      server.on('connection', (raw: Socket) => {
+        const key = `${raw.remoteAddress}|${raw.remotePort}`;
+        const timeout = Math.min(options.limits.handshakeTimeoutMs, options.limits.firstStreamTimeoutMs);
+        const timer = setTimeout(() => {
+          this.handshakes.delete(key);
+          raw.destroy();
+        }, timeout);
+        this.handshakes.set(key, { acceptedAt: performance.now(), timer });
+        raw.once('close', () => {
+          const handshake = this.handshakes.get(key);
+          if (handshake?.timer === timer) {
+            clearTimeout(timer);
+            this.handshakes.delete(key);
+          }
+        });
+      });
+      server.on('tlsClientError', noop);
+      this.server = server;
     } else {
-      this.server = createTcpServer({ noDelay: true }, (socket) => this.onConnection(socket));
+      this.server = createTcpServer({ noDelay: true }, (socket) => this.onConnection(socket, performance.now()));
     }
     const limits = options.limits;
     const period = Math.max(50, Math.min(limits.idleTimeoutMs, limits.firstStreamTimeoutMs) / 4);
@@ -126,14 +153,16 @@ export class ProxyListener {
     clearTimeout(timer);
   }
 
-  private onConnection(socket: Socket): void {
+  /** A connection ready for HTTP/2 (TLS: its handshake done), accepted at `acceptedAt` (performance.now()). */
+  private onConnection(socket: Socket, acceptedAt: number): void {
     socket.on('error', noop);
     if (this.closing) {
       socket.destroy();
       return;
     }
     const limits = this.options.limits;
-    const state: ConnectionState = { open: 0, idleSince: performance.now(), used: false };
+    // The first-stream timeout runs from the accept, so a slow handshake does not extend it.
+    const state: ConnectionState = { open: 0, idleSince: acceptedAt, used: false };
     const connection: H2Connection = new H2Connection(socket, {
       role: 'server',
       streamWindow: limits.streamWindowBytes,
@@ -164,7 +193,7 @@ export class ProxyListener {
   private onStream(stream: H2Stream, fields: string[], size: number): void {
     try {
       if (size > this.options.limits.maxHeaderListSize) {
-        this.refuseHeaders(stream, size);
+        this.refuseHeaders(stream);
         return;
       }
       const path = fieldValue(fields, ':path');
@@ -193,11 +222,11 @@ export class ProxyListener {
    * HTTP 431 (Request Header Fields Too Large) status code" - RFC 9113 §10.5.1. A gRPC client
    * understands a status better than an HTTP code: RESOURCE_EXHAUSTED in a Trailers-Only response.
    */
-  private refuseHeaders(stream: H2Stream, size: number): void {
+  private refuseHeaders(stream: H2Stream): void {
     this.counters.proxyErrors++;
     const { id, connection } = stream;
     stream.sendHeaders(
-      trailersOnly(Status.RESOURCE_EXHAUSTED, `grpc-ha proxy: request headers of ${size} bytes exceed maxHeaderListSize ${this.options.limits.maxHeaderListSize}`),
+      trailersOnly(Status.RESOURCE_EXHAUSTED, `grpc-ha proxy: request headers exceed maxHeaderListSize ${this.options.limits.maxHeaderListSize} bytes`),
       true,
     );
     // Do not read a body we will not forward: "the server MAY request that the client abort

@@ -12,17 +12,23 @@ import { ErrorCode } from './h2/frame.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
 import type { Upstream } from './upstream.js';
 
+/**
+ * Whether a failed attempt may be sent again: `always` when the backend provably did not process
+ * it (REFUSED_STREAM, a stream above a GOAWAY's last-stream-id, a stream never opened or on a
+ * connection the backend never answered: RFC 9113 §8.7, §6.8), whatever the method; `idempotent`
+ * when no request byte reached the connection (a streaming handler may have started on the
+ * headers alone); `never` otherwise.
+ */
+export type Resend = 'always' | 'idempotent' | 'never';
+
 /** What an attempt reports to the call it belongs to. */
 export interface AttemptOwner {
   /** The backend sent HEADERS: the response headers, its trailers, or (with `endStream` first) a Trailers-Only response. */
   responseHeaders(attempt: UpstreamAttempt, fields: string[], endStream: boolean): void;
   /** The backend sent DATA; the owner calls `responseForwarded` or `discard` for its bytes. */
   responseData(attempt: UpstreamAttempt, data: Buffer, endStream: boolean): void;
-  /**
-   * The attempt failed without a gRPC status from the backend. `unprocessed`: the backend cannot
-   * have processed the request, so it may be sent elsewhere.
-   */
-  attemptFailed(attempt: UpstreamAttempt, status: number, message: string, unprocessed: boolean): void;
+  /** The attempt failed without a gRPC status from the backend; `resend` says whether the request may be sent again. */
+  attemptFailed(attempt: UpstreamAttempt, status: number, message: string, resend: Resend): void;
   /** Request bytes reached the backend's connection (`attempt.sent` counts them). */
   requestWritten(attempt: UpstreamAttempt): void;
 }
@@ -71,10 +77,13 @@ export class UpstreamAttempt implements StreamHandler {
 
   /**
    * Cancels the backend's work: "CANCEL (0x8): Used by the endpoint to indicate that the stream
-   * is no longer needed" - RFC 9113 §7. Nothing happens on a closed stream.
+   * is no longer needed" - RFC 9113 §7. Nothing happens on a closed stream; true when a reset was sent.
    */
-  cancel(): void {
-    this.stream?.reset(ErrorCode.CANCEL);
+  cancel(): boolean {
+    const stream = this.stream;
+    if (stream === null || stream.closed) return false;
+    stream.reset(ErrorCode.CANCEL);
+    return true;
   }
 
   /** The response is complete: a backend that answered before the request ended needs no more of it. */
@@ -144,16 +153,18 @@ export class UpstreamAttempt implements StreamHandler {
   onReset(stream: H2Stream, code: number, kind: ResetKind): void {
     const address = this.upstream.address;
     if (kind === 'connection') {
-      // The backend cannot have processed a message that never reached its connection.
-      this.owner.attemptFailed(this, Status.UNAVAILABLE, `connection to backend ${address} lost: ${stream.connection.lastError || 'closed'}`, this.sent === 0);
+      // A stream never opened, or on a connection the backend never answered (not even its
+      // SETTINGS, the first frame a server sends - RFC 9113 §3.4), did not reach it.
+      const resend: Resend = !stream.opened || !stream.connection.ready ? 'always' : this.sent === 0 ? 'idempotent' : 'never';
+      this.owner.attemptFailed(this, Status.UNAVAILABLE, `connection to backend ${address} lost: ${stream.connection.lastError || 'closed'}`, resend);
     } else if (kind === 'local') {
       // "Intermediaries ... MUST NOT forward a malformed request or response" - RFC 9113 §8.1.1: the client gets INTERNAL and the reason.
       const why = stream.error ? `sent a malformed response: ${stream.error}` : `broke HTTP/2 on the stream (${rstCodeName(code)})`;
-      this.owner.attemptFailed(this, Status.INTERNAL, `backend ${address} ${why}`, false);
+      this.owner.attemptFailed(this, Status.INTERNAL, `backend ${address} ${why}`, 'never');
     } else {
       // "REFUSED_STREAM ... indicates that the stream is closed prior to any processing having
       // occurred" (RFC 9113 §8.7), as are streams above a GOAWAY's last-stream-id.
-      this.owner.attemptFailed(this, statusForUpstreamReset(code), `backend ${address} reset the stream with ${rstCodeName(code)}`, code === ErrorCode.REFUSED_STREAM);
+      this.owner.attemptFailed(this, statusForUpstreamReset(code), `backend ${address} reset the stream with ${rstCodeName(code)}`, code === ErrorCode.REFUSED_STREAM ? 'always' : 'never');
     }
   }
 }

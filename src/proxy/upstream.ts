@@ -1,26 +1,26 @@
 /**
- * One backend of a cluster: a single multiplexed HTTP/2 connection to it (reconnected with
- * backoff), its live load for the picker, and its health. Calls from every client connection
- * share the one upstream connection, as nginx's `keepalive` upstreams and Envoy do.
+ * One backend of a cluster: a pool of multiplexed HTTP/2 connections to it (usually one), its
+ * live load for the picker, and its health. Calls from every client connection share the pool,
+ * as nginx's `keepalive` upstreams and Envoy's HTTP/2 connection pools do. Streams go to the
+ * least loaded connection that can take one; a fresh connection is opened before one reaches the
+ * backend's stream limit or its tolerance of resets (upstream-connection.ts), and at once when the
+ * backend sends a graceful GOAWAY (grpc-go's MaxConnectionAge, grpcio's max_connection_age_ms, a
+ * drain): that never makes the backend unavailable. Only a connection that cannot be established,
+ * or is lost with no other to take over, does, with reconnect backoff.
  */
-import { connect as netConnect, type Socket } from 'node:net';
 import { Backoff } from '../core/backoff.js';
 import { EndpointLoad } from '../core/pickers/endpoint-load.js';
 import type { RandomSource } from '../core/pickers/picker.js';
 import { splitAddress } from '../core/address.js';
 import type { ProxyBackendConnectivity, ProxyBackendHealth, ProxyBackendState } from '../observe/proxy-state.js';
-import { H2Connection } from './h2/connection.js';
-import { MAX_WINDOW } from './h2/frame.js';
+import { ErrorCode, errorCodeName } from './h2/frame.js';
 import type { H2Stream, StreamHandler } from './h2/stream.js';
 import type { ActiveHealthCheckConfig, BackendTls } from './proxy-config.js';
 import { HealthChecker } from './health-checker.js';
-import { tlsModule } from './tls-module.js';
+import { UpstreamConnection, type UpstreamConnectionEvents, type UpstreamConnectionOptions } from './upstream-connection.js';
 
 /** Connection backoff (gRPC connection-backoff.md: INITIAL_BACKOFF 1 s, MULTIPLIER 1.6, JITTER 0.2; MAX lowered from 120 s to 30 s for a proxy). */
 const BACKOFF = { initialMs: 1000, multiplier: 1.6, jitter: 0.2, maxMs: 30_000 } as const;
-
-/** SETTINGS_MAX_HEADER_LIST_SIZE toward backends: responses and trailers carry metadata like requests do (grpc-go/C core: 16 KiB), with room. */
-const UPSTREAM_MAX_HEADER_LIST_SIZE = 65_536;
 
 /** Connection state of an upstream, as grpc-js names subchannel states. */
 export type UpstreamState = ProxyBackendConnectivity;
@@ -34,6 +34,8 @@ export interface UpstreamOptions {
   readonly connectTimeoutMs: number;
   /** Stream flow-control window to advertise, bytes. */
   readonly windowBytes: number;
+  /** Connections taking new streams at most; retired ones finishing theirs are not counted. */
+  readonly maxConnections: number;
   readonly healthCheck: ActiveHealthCheckConfig | null;
   /** Randomness of the reconnect backoff's jitter; injectable for tests. Defaults to Math.random. */
   readonly random?: RandomSource;
@@ -41,23 +43,26 @@ export interface UpstreamOptions {
   readonly onChange: (upstream: Upstream) => void;
 }
 
-/** One backend and its connection. */
-export class Upstream {
+/** One backend and its connections. */
+export class Upstream implements UpstreamConnectionEvents {
   /** Live load read by the cluster's picker (the same EndpointLoad the grpc-js policies use). */
   readonly load = new EndpointLoad();
-  /** The connection, when one is established or being established. */
-  connection: H2Connection | undefined;
   state: UpstreamState = 'idle';
   health: UpstreamHealth;
   /** Why the last connection attempt or health check failed, for UNAVAILABLE messages and the admin view. */
   lastError = '';
   /** Attempts that failed without a gRPC status from this backend (connection unusable or lost, stream reset, malformed response). */
   errors = 0;
+  /** Connections opened since the start, replacements included (the admin view shows it). */
+  connectionsOpened = 0;
+  /** Connections that take new streams, oldest first. */
+  private readonly pool: UpstreamConnection[] = [];
+  /** Connections out of the pool (retired, or draining after a GOAWAY) until their last stream ends. */
+  private readonly retired = new Set<UpstreamConnection>();
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly checker: HealthChecker | undefined;
-  private readonly host: string;
-  private readonly port: number;
+  private readonly target: UpstreamConnectionOptions;
 
   constructor(
     /** `host:port`, the endpoint key. */
@@ -67,8 +72,13 @@ export class Upstream {
     private readonly options: UpstreamOptions,
   ) {
     const hp = splitAddress(address);
-    this.host = hp?.host ?? address;
-    this.port = hp?.port ?? 0;
+    this.target = {
+      host: hp?.host ?? address,
+      port: hp?.port ?? 0,
+      tls: options.tls,
+      connectTimeoutMs: options.connectTimeoutMs,
+      windowBytes: options.windowBytes,
+    };
     this.backoff = new Backoff(BACKOFF, options.random);
     this.health = options.healthCheck ? 'unknown' : 'serving';
     if (options.healthCheck) {
@@ -86,88 +96,152 @@ export class Upstream {
     return this.options.tls ? 'https' : 'http';
   }
 
+  /** Connections open now: in the pool and retired ones still finishing their streams. */
+  get connections(): number {
+    return this.pool.length + this.retired.size;
+  }
+
   /** Starts connecting unless connected or already trying. */
   connect(): void {
     if (this.state === 'closed' || this.state === 'connecting' || this.state === 'ready') return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.setState('connecting');
-    const tls = this.options.tls;
-    const socket: Socket = tls
-      ? tlsModule().connect({
-          host: this.host,
-          port: this.port,
-          ...(tls.ca && { ca: tls.ca }),
-          ...(tls.cert && { cert: tls.cert, key: tls.key }),
-          servername: tls.serverName ?? this.host,
-          ALPNProtocols: ['h2'],
-        })
-      : netConnect({ host: this.host, port: this.port });
-    const windowBytes = this.options.windowBytes;
-    const connection: H2Connection = new H2Connection(socket, {
-      role: 'client',
-      streamWindow: windowBytes,
-      // The connection window only has to cover the stream windows in flight; a larger one keeps
-      // many concurrent big streams fast. It is granted back only as data leaves the proxy.
-      connectionWindow: Math.min(Math.max(windowBytes * 16, 65_535), MAX_WINDOW),
-      maxHeaderListSize: UPSTREAM_MAX_HEADER_LIST_SIZE,
-      onReady: () => {
-        clearTimeout(timer);
-        if (this.connection !== connection) return;
-        this.backoff.reset();
-        this.lastError = '';
-        this.setState('ready');
-        this.checker?.start();
-      },
-      // "the sender will ignore frames sent on streams initiated by the receiver [above
-      // last-stream-id]" - RFC 9113 §6.8: take no new streams here, reconnect for later calls.
-      onGoaway: () => {
-        if (this.connection === connection) this.lost(connection, connection.lastError || 'backend sent GOAWAY');
-      },
-      onError: (error) => {
-        this.lastError = `internal error: ${(error as Error).message}`;
-      },
-      onClose: (reason) => {
-        clearTimeout(timer);
-        if (this.connection === connection) this.lost(connection, reason || 'connection closed');
-      },
-    });
-    this.connection = connection;
-    const timer = setTimeout(() => {
-      connection.lastError = `connect timeout after ${this.options.connectTimeoutMs} ms`;
-      connection.destroy();
-    }, this.options.connectTimeoutMs);
+    this.open();
   }
 
-  /** Opens a stream for a call; null when the connection cannot take one now. */
+  /**
+   * Opens a stream for a call (or a health check) on the least loaded connection that can take
+   * it, opening one when none can; null when the backend is not connected.
+   */
   request(fields: readonly string[], handler: StreamHandler): H2Stream | null {
-    const connection = this.connection;
-    if (connection === undefined || this.state !== 'ready') return null;
-    return connection.request(fields, false, handler);
+    if (this.state !== 'ready') return null;
+    return this.connectionForStream().h2.request(fields, false, handler);
   }
 
-  /** Stops using the backend: no new calls; calls in flight finish on the open connection. */
+  /** Stops using the backend: no new calls; calls in flight finish on the open connections. */
   close(): void {
     this.setState('closed');
     clearTimeout(this.retryTimer);
     this.checker?.stop();
-    const connection = this.connection;
-    this.connection = undefined;
-    connection?.close();
+    for (const c of this.pool.splice(0)) {
+      this.retired.add(c);
+      c.retire();
+    }
   }
 
-  /** Closes the connection at once, failing calls in flight (shutdown after the grace period). */
+  /** Closes every connection at once, failing calls in flight (shutdown after the grace period). */
   destroy(): void {
-    const connection = this.connection;
     this.close();
-    connection?.destroy();
+    for (const c of this.retired) c.h2.destroy();
   }
 
-  private lost(connection: H2Connection, reason: string): void {
-    this.connection = undefined;
-    this.checker?.stop();
-    connection.close();
+  private open(): UpstreamConnection {
+    const c = new UpstreamConnection(this.target, this);
+    this.connectionsOpened++;
+    this.pool.push(c);
+    return c;
+  }
+
+  /** Takes `c` out of the pool; its streams finish. A health check stream on it moves to another connection. */
+  private retire(c: UpstreamConnection): void {
+    const i = this.pool.indexOf(c);
+    if (i >= 0) this.pool.splice(i, 1);
+    this.retired.add(c);
+    if (!c.retired) c.retire();
+    if (this.checker?.connection === c.h2 && this.state === 'ready') this.checker.start();
+  }
+
+  private connectionForStream(): UpstreamConnection {
+    const pool = this.pool;
+    // The common case: one connection, far from every limit.
+    if (pool.length === 1) {
+      const only = pool[0]!;
+      if (only.ready && !only.nearLimit && only.takes(false)) return only;
+    }
+    let best: UpstreamConnection | undefined;
+    for (let i = 0; i < this.pool.length; ) {
+      const c = this.pool[i]!;
+      if (c.spent) {
+        // A fresh connection starts with the backend's whole reset tolerance; this one keeps
+        // enough to reset every stream it still carries (it took none it could not).
+        this.retire(c);
+        continue;
+      }
+      i++;
+      // Connected ones first, then the least loaded.
+      if (c.takes(false) && (best === undefined || (c.ready && !best.ready) || (c.ready === best.ready && c.load < best.load))) best = c;
+    }
+    if (best === undefined) {
+      if (this.pool.length < this.options.maxConnections) return this.open();
+      // At the pool's size: the least loaded connection queues the stream until the backend frees a slot.
+      for (const c of this.pool) if (c.takes(true) && (best === undefined || c.load < best.load)) best = c;
+      return best ?? this.open();
+    }
+    if (best.nearLimit && this.pool.length < this.options.maxConnections && !this.pool.some((c) => c !== best && !c.nearLimit && !c.closing)) {
+      // The connection that takes over is opened before this one reaches its limit.
+      this.open();
+    }
+    return best;
+  }
+
+  // --- UpstreamConnectionEvents ---
+
+  onReady(c: UpstreamConnection): void {
+    if (c.retired || this.state === 'closed') return;
+    if (this.state !== 'ready') {
+      this.backoff.reset();
+      this.lastError = '';
+      this.setState('ready');
+      this.checker?.start();
+    }
+  }
+
+  onGoaway(c: UpstreamConnection, code: number): void {
+    const inPool = this.pool.includes(c);
+    if (!inPool && c.retired) return;
+    if (code !== ErrorCode.NO_ERROR) {
+      // An error GOAWAY says something about the backend: the connection is lost, as if closed.
+      this.lastError = c.h2.lastError || `backend sent GOAWAY ${errorCodeName(code)}`;
+      this.retire(c);
+      if (!this.pool.some((p) => p.ready)) this.lost(this.lastError);
+      return;
+    }
+    // "GOAWAY ... NO_ERROR ... graceful shutdown" - RFC 9113 §6.8: the backend asks for a new
+    // connection (MaxConnectionAge, a drain). The replacement opens now, the backend stays
+    // ready; streams the backend did not process are sent again on it by their calls. A backend
+    // that sends GOAWAY before the connection was even ready gets the reconnect backoff instead.
+    const wasReady = c.ready;
+    this.retire(c);
+    if (this.pool.some((p) => !p.closing)) return;
+    if (wasReady && this.state === 'ready') this.open();
+    else this.lost(c.h2.lastError || 'backend sent GOAWAY before the connection was ready');
+  }
+
+  onError(_c: UpstreamConnection, error: unknown): void {
+    this.lastError = `internal error: ${(error as Error).message}`;
+  }
+
+  onClose(c: UpstreamConnection, reason: string): void {
+    this.retired.delete(c);
+    const i = this.pool.indexOf(c);
+    if (i < 0) return;
+    this.pool.splice(i, 1);
     if (this.state === 'closed') return;
+    if (reason) this.lastError = reason;
+    if (this.checker?.connection === c.h2 && this.state === 'ready') this.checker.start();
+    // Another connection carries on; the backend is lost only when none is left.
+    if (this.pool.length === 0) this.lost(reason || 'connection closed');
+  }
+
+  /** No connection is left: transient failure, and a new one after the backoff. */
+  private lost(reason: string): void {
+    if (this.state === 'closed') return;
+    this.checker?.stop();
+    for (const c of this.pool.splice(0)) {
+      this.retired.add(c);
+      c.retire();
+    }
     this.lastError = reason;
     this.setState('transient_failure');
     if (this.options.healthCheck) this.health = 'unknown';
@@ -207,6 +281,8 @@ export class Upstream {
       completed: this.load.completed,
       failed: this.load.failed,
       errors: this.errors,
+      connections: this.connections,
+      connectionsOpened: this.connectionsOpened,
       latencyEwmaMs: Number.isNaN(this.load.rttMs) ? null : Math.round(this.load.rttMs * 1000) / 1000,
       ...(this.lastError && { lastError: this.lastError }),
     };

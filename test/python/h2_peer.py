@@ -11,10 +11,12 @@ and clients that send what no gRPC library would. Every line it prints is one JS
     python3 h2_peer.py duplicate-path PORT FIRST SECOND
         one gRPC request whose header block carries :path FIRST and then :path SECOND; prints how
         the stream ended: {"reset": code} or {"status": "...", "message": "..."}
-    python3 h2_peer.py hpack-bomb PORT BLOCKS
-        BLOCKS requests, each a 32 KB header block that inserts one 4 KB entry into the HPACK
-        dynamic table and references it 28,000 times (113 MB once decoded); prints how many
-        were answered before the connection ended and the GOAWAY code
+    python3 h2_peer.py hpack-bomb PORT BLOCKS [KIND [CONNECTIONS]]
+        BLOCKS requests as fast as the proxy takes them, each a 32 KB header block: KIND "bomb"
+        (the default) inserts one 4 KB entry into the HPACK dynamic table and references it
+        28,000 times (113 MB once decoded), "plain" is one 32 KB literal; a connection the proxy
+        closes is replaced, up to CONNECTIONS (default 1); prints the blocks sent and answered,
+        the connections used and the GOAWAY codes received
 """
 import json
 import socket
@@ -182,19 +184,20 @@ def literal(name, value, first=0x00):
     return bytes([first]) + hpack_int(len(n), 7, 0) + n + hpack_int(len(v), 7, 0) + v
 
 
-def bomb_block():
+def bomb_block(kind):
     # :method POST (static 3), :scheme http (static 6), then literals; a dynamic entry of
     # 6 + 4000 + 32 = 4038 octets fits the default 4096-octet table and is index 62.
     block = bytes([0x83, 0x86]) + literal(":path", "/grpcha.example.v1.Echo/Unary") + literal("content-type", "application/grpc")
+    if kind == "plain":
+        return block + literal("x-plain", "a" * 32000)
     block += literal("x-bomb", "a" * 4000, 0x40)
     return block + bytes([0x80 | 62]) * 28000
 
 
-def hpack_bomb(port, blocks):
+def bomb_connection(port, block, blocks):
+    """Sends up to `blocks` header blocks on one connection; returns (sent, answered, goaway code)."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.sendall(PREFACE + SettingsFrame(0).serialize())
-    block = bomb_block()
-    sent = 0
     state = {"answered": 0, "goaway": None, "closed": False}
 
     def read():
@@ -223,6 +226,7 @@ def hpack_bomb(port, blocks):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    sent = 0
     try:
         for i in range(blocks):
             if state["closed"] or state["goaway"] is not None:
@@ -234,9 +238,29 @@ def hpack_bomb(port, blocks):
             sent += 1
     except OSError:
         pass
-    reader.join(5)
+    if sent == blocks:
+        # Every block sent: wait for the answers (or the end of the connection).
+        deadline = time.monotonic() + 5
+        while not state["closed"] and state["answered"] < sent and state["goaway"] is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:
+        reader.join(5)
     sock.close()
-    emit({"sent": sent, "answered": state["answered"], "goaway": state["goaway"]})
+    return sent, state["answered"], state["goaway"]
+
+
+def hpack_bomb(port, blocks, kind, connections):
+    block = bomb_block(kind)
+    sent = answered = used = 0
+    goaways = {}
+    while sent < blocks and used < connections:
+        used += 1
+        s, a, g = bomb_connection(port, block, blocks - sent)
+        sent += s
+        answered += a
+        if g is not None:
+            goaways[str(g)] = goaways.get(str(g), 0) + 1
+    emit({"sent": sent, "answered": answered, "connections": used, "goaways": goaways})
 
 
 def main():
@@ -246,7 +270,8 @@ def main():
     elif command == "duplicate-path":
         duplicate_path(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif command == "hpack-bomb":
-        hpack_bomb(int(sys.argv[2]), int(sys.argv[3]))
+        args = sys.argv[2:] + ["bomb", "1"][len(sys.argv) - 4:]
+        hpack_bomb(int(args[0]), int(args[1]), args[2], int(args[3]))
     else:
         sys.exit(f"unknown command {command}")
 

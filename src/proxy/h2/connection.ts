@@ -40,13 +40,21 @@ export interface ConnectionOptions {
   readonly streamWindow: number;
   /** Connection-level receive window we grant (RFC 9113 §6.9.2: raised with a WINDOW_UPDATE on stream 0). */
   readonly connectionWindow: number;
-  /** SETTINGS_MAX_HEADER_LIST_SIZE we advertise; larger blocks are still decoded (HPACK state) but flagged. */
+  /**
+   * SETTINGS_MAX_HEADER_LIST_SIZE we advertise. A larger block is walked only for HPACK state (no
+   * field is built past the limit) and counts against a per-connection budget; server side its
+   * stream is still handed over, with the size, for the owner to refuse; client side it is a
+   * malformed response.
+   */
   readonly maxHeaderListSize: number;
   /** Bytes written but not yet taken by the peer beyond which we stop reading it. Defaults to 4 MiB. */
   readonly maxWriteBufferBytes?: number;
   /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise (server side). */
   readonly maxConcurrentStreams?: number;
-  /** Server: a client opened a stream with these headers. `headerListSize` is their RFC 9113 §6.5.2 size. */
+  /**
+   * Server: a client opened a stream with these headers. `headerListSize` is their RFC 9113 §6.5.2
+   * size; above maxHeaderListSize, `fields` is incomplete (decoding stopped) and the stream is only to be refused.
+   */
   readonly onStream?: (stream: H2Stream, fields: string[], endStream: boolean, headerListSize: number) => void;
   /** The peer's first SETTINGS arrived: it speaks HTTP/2. */
   readonly onReady?: () => void;
@@ -58,6 +66,8 @@ export interface ConnectionOptions {
   readonly onError?: (error: unknown) => void;
   /** Streams opened or closed (for idle tracking). */
   readonly onStreamCount?: (open: number) => void;
+  /** An RST_STREAM frame was written (client side: a backend counts what it receives, see upstream-connection.ts). */
+  readonly onResetSent?: () => void;
 }
 
 /** Streams refused past SETTINGS_MAX_CONCURRENT_STREAMS before the connection is closed (Node's maxSessionRejectedStreams is 100). */
@@ -168,6 +178,26 @@ export class H2Connection {
   /** Streams open now. */
   get openStreams(): number {
     return this.streams.size;
+  }
+
+  /** Streams open or waiting for the peer's SETTINGS_MAX_CONCURRENT_STREAMS (client side). */
+  get load(): number {
+    return this.streams.size + this.waitingOpen.length;
+  }
+
+  /** Client side: stream ids this connection can still open (RFC 9113 §5.1.1: ids are never reused). */
+  get streamIdsLeft(): number {
+    return Math.max(0, (MAX_WINDOW - this.nextStreamId) >>> 1);
+  }
+
+  /**
+   * Server side: the owner reset work on the peer's behalf (a backend stream cancelled when the
+   * call's grpc-timeout passed): it counts against the peer's reset budget like a RST_STREAM it
+   * sent. False once over budget (the connection is then closed with ENHANCE_YOUR_CALM).
+   */
+  chargeReset(): boolean {
+    if (this.destroyed || this.ending) return false;
+    return this.budget('resets', 'streams reset');
   }
 
   /**
@@ -403,9 +433,14 @@ export class H2Connection {
       if (kind !== null) stream.handler.onReset(stream, code, kind);
       return;
     }
-    this.write(rstStreamFrame(stream.id, code));
+    this.writeReset(stream.id, code);
     this.closeStream(stream);
     if (kind !== null) stream.handler.onReset(stream, code, kind);
+  }
+
+  private writeReset(id: number, code: number): void {
+    this.write(rstStreamFrame(id, code));
+    this.options.onResetSent?.();
   }
 
   private unblock(): void {
@@ -424,7 +459,7 @@ export class H2Connection {
       // "A server can send a complete response prior to the client sending an entire request ...
       // the server MAY request that the client abort transmission of a request without error by
       // sending a RST_STREAM with an error code of NO_ERROR after sending a complete response" - RFC 9113 §8.1.
-      this.write(rstStreamFrame(stream.id, ErrorCode.NO_ERROR));
+      this.writeReset(stream.id, ErrorCode.NO_ERROR);
       this.closeStream(stream);
     }
   }
@@ -634,10 +669,13 @@ export class H2Connection {
 
   private onHeaderBlock(id: number, blockBytes: Buffer, endStream: boolean): void {
     // Decoded even when the stream is refused: the HPACK table must stay in step (RFC 9113 §4.3).
-    const { fields, size } = this.decoder.decode(blockBytes);
+    const limit = this.options.maxHeaderListSize;
+    const { fields, size, oversized } = this.decoder.decode(blockBytes, limit);
+    if (oversized && !this.budget('oversizedHeaders', `header lists over ${limit} octets`)) return;
     const stream = this.streams.get(id);
     if (stream !== undefined) {
       if (stream.remoteEnded) return this.streamError(id, ErrorCode.STREAM_CLOSED);
+      if (oversized) return this.streamError(id, ErrorCode.PROTOCOL_ERROR, `header list over SETTINGS_MAX_HEADER_LIST_SIZE ${limit}`);
       // Server side a second HEADERS is the request's trailers; client side the first final one
       // is the response (or a Trailers-Only response), the next one its trailers.
       const trailers = this.options.role === 'server' || stream.responded;
@@ -672,11 +710,12 @@ export class H2Connection {
     if (this.streams.size >= (this.options.maxConcurrentStreams ?? Infinity)) {
       // "An endpoint that receives a HEADERS frame that causes its advertised concurrent stream
       // limit to be exceeded MUST treat this as a stream error of type PROTOCOL_ERROR or REFUSED_STREAM" - RFC 9113 §5.1.2.
-      this.write(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
+      this.writeReset(id, ErrorCode.REFUSED_STREAM);
       if (++this.refused > MAX_REFUSED_STREAMS) this.fail(ErrorCode.ENHANCE_YOUR_CALM, `more than ${MAX_REFUSED_STREAMS} streams refused`);
       return;
     }
-    const malformed = requestFieldsError(fields);
+    // An oversized request is handed over incomplete, for its owner to refuse with the size.
+    const malformed = oversized ? null : requestFieldsError(fields);
     if (malformed !== null) {
       // A stream opened only to be reset costs what a rapid reset does: it counts against the same budget.
       if (!this.budget('resets', 'streams reset')) return;
@@ -698,7 +737,7 @@ export class H2Connection {
       return;
     }
     // Rapid reset (CVE-2023-44487): streams opened and reset at once cost the backend work each.
-    if (this.options.role === 'server' && !this.budget('resets', 'streams reset by the client')) return;
+    if (this.options.role === 'server' && !this.budget('resets', 'streams reset')) return;
     this.closeStream(stream);
     stream.handler.onReset(stream, payload.readUInt32BE(0), 'peer');
   }
@@ -810,7 +849,7 @@ export class H2Connection {
   private streamError(id: number, code: number, reason?: string): void {
     const stream = this.streams.get(id);
     if (stream === undefined) {
-      this.write(rstStreamFrame(id, code));
+      this.writeReset(id, code);
       return;
     }
     if (reason !== undefined) stream.error = reason;

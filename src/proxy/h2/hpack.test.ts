@@ -74,4 +74,18 @@ describe('hpack', () => {
     ];
     for (const b of bad) assert.throws(() => new HpackDecoder().decode(b), HpackError, b.toString('hex'));
   });
+
+  it('stops building fields at the list size limit and still keeps the dynamic table in step', () => {
+    const d = new HpackDecoder();
+    const entry = (v: string) => Buffer.concat([hex('40 06'), Buffer.from('x-bomb'), Buffer.from([v.length]), Buffer.from(v)]);
+    // A bomb: one 100-octet entry (index 62), referenced 1000 times, then a literal that is indexed past the limit.
+    const bomb = Buffer.concat([hex('83 86'), entry('a'.repeat(100)), Buffer.alloc(1000, 0x80 | 62), hex('0003 7a7a 7a01 31'), entry('second')]);
+    const out = d.decode(bomb, 1000);
+    assert.equal(out.oversized, true);
+    assert.ok(out.size > 1000 && out.size < 1000 + 139, `stopped at ${out.size}`);
+    assert.ok(out.fields.length < 20, `${out.fields.length / 2} fields built`);
+    // The entries inserted past the limit are in the table: 62 is the newest ("second"), 63 the first.
+    assert.deepEqual(d.decode(hex('be bf')).fields, ['x-bomb', 'second', 'x-bomb', 'a'.repeat(100)]);
+    assert.equal(d.decode(hex('be')).oversized, false);
+  });
 });

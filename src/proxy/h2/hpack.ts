@@ -162,10 +162,12 @@ export function huffmanEncode(s: string): Buffer {
 
 /** Result of decoding one header block. */
 export interface DecodedBlock {
-  /** `[name, value, ...]`. */
+  /** `[name, value, ...]`; incomplete when `oversized` (decoding stopped there). */
   readonly fields: string[];
-  /** RFC 9113 §6.5.2 size: name + value + 32 per field. */
+  /** RFC 9113 §6.5.2 size: name + value + 32 per field; when `oversized`, the size at which decoding stopped. */
   readonly size: number;
+  /** The list grew past the limit given to `decode`: `fields` stops there and must only be refused. */
+  readonly oversized: boolean;
 }
 
 /** Decodes header blocks of one connection, in order (the dynamic table is per connection). */
@@ -181,10 +183,17 @@ export class HpackDecoder {
     this.limit = maxTableSize;
   }
 
-  /** Decodes a complete header block; throws HpackError when it is malformed. */
-  decode(buf: Buffer): DecodedBlock {
+  /**
+   * Decodes a complete header block; throws HpackError when it is malformed. Past
+   * `maxListSize` (RFC 9113 §6.5.2 size) no more field is built: the rest of the block is only
+   * walked, for the insertions that keep the dynamic table in step ("The header section MUST be
+   * processed to ensure a consistent connection state" - RFC 9113 §10.5.1). So a block that
+   * references one 4 KB entry 28,000 times costs a walk of its own octets, not 113 MB of fields.
+   */
+  decode(buf: Buffer, maxListSize = Infinity): DecodedBlock {
     const fields: string[] = [];
     let size = 0;
+    let oversized = false;
     let i = 0;
     const end = buf.length;
     let fieldSeen = false;
@@ -211,6 +220,14 @@ export class HpackDecoder {
         const indexing = (b & 0xc0) === 0x40;
         const [index, next] = readInt(buf, i, indexing ? 6 : 4);
         i = next;
+        if (oversized && !indexing) {
+          // Nothing to keep: step over the strings without decoding them.
+          fieldSeen = true;
+          if (index === 0) i = skipString(buf, i);
+          else this.entry(index);
+          i = skipString(buf, i);
+          continue;
+        }
         if (index === 0) {
           const [n, after] = readString(buf, i);
           name = n;
@@ -224,10 +241,12 @@ export class HpackDecoder {
         if (indexing) this.add(name, value);
       }
       fieldSeen = true;
-      fields.push(name, value);
+      if (oversized) continue;
       size += name.length + value.length + ENTRY_OVERHEAD;
+      if (size > maxListSize) oversized = true;
+      else fields.push(name, value);
     }
-    return { fields, size };
+    return { fields, size, oversized };
   }
 
   private entry(index: number): readonly [string, string] {
@@ -284,6 +303,15 @@ function readString(buf: Buffer, i: number): [string, number] {
   const end = start + len;
   if (end > buf.length) throw new HpackError('string beyond the header block');
   return [huffman ? huffmanDecode(buf, start, end) : buf.toString('latin1', start, end), end];
+}
+
+/** The offset after the §5.2 string literal at `buf[i]`, checked but not decoded. */
+function skipString(buf: Buffer, i: number): number {
+  if (i >= buf.length) throw new HpackError('truncated string');
+  const [len, start] = readInt(buf, i, 7);
+  const end = start + len;
+  if (end > buf.length) throw new HpackError('string beyond the header block');
+  return end;
 }
 
 /** Static-table index of each name (first match), and of each exact name+value pair. */

@@ -143,10 +143,19 @@ export function responseFieldsError(fields: readonly string[]): string | null {
   }
   if (status === undefined) return 'no :status';
   // A status code is "a three-digit integer" - RFC 9110 §15.
-  if (!/^[1-5][0-9][0-9]$/.test(status)) return `:status ${JSON.stringify(status)} is not a three-digit status code`;
+  if (!isStatusCode(status)) return `:status ${JSON.stringify(status)} is not a three-digit status code`;
   // "HTTP/2 removes support for the 101 (Switching Protocols) informational status code" - RFC 9113 §8.6.
   if (status === '101') return ':status 101 (Switching Protocols) does not exist in HTTP/2';
   return null;
+}
+
+/** Whether `s` is three digits, the first 1-5. */
+function isStatusCode(s: string): boolean {
+  if (s.length !== 3) return false;
+  const a = s.charCodeAt(0);
+  const b = s.charCodeAt(1);
+  const c = s.charCodeAt(2);
+  return a >= 0x31 && a <= 0x35 && b >= 0x30 && b <= 0x39 && c >= 0x30 && c <= 0x39;
 }
 
 /** Why a trailer section is malformed, or null: "Trailers MUST NOT include pseudo-header fields" - RFC 9113 §8.1. */
