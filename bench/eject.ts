@@ -29,7 +29,7 @@ const DEADLINE_MS = 2000;
 const POLICIES: readonly { label: string; entry: LoadBalancingConfigEntry }[] = [
   ...HA_POLICIES.map((entry) => {
     const name = policyName(entry);
-    return { label: name, entry: { [name]: { ...entry[name], outlierEjection: {} } } };
+    return { label: name, entry: { [name]: { ...(entry as Record<string, object>)[name], outlierEjection: {} } } as LoadBalancingConfigEntry };
   }),
   { label: 'grpc-js round_robin', entry: { health_aware: { childPolicy: [{ round_robin: {} }], outlierEjection: {} } } },
 ];

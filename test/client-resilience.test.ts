@@ -184,6 +184,5 @@ describe('resilient client', () => {
     reject({ retry: { maxAttempts: 1 } }, 'client: retry.maxAttempts must be an integer >= 2, got 1');
     reject({ idempotent: ['not a method'] }, 'client: idempotent.0 must be "package.Service" or "package.Service/Method", got "not a method"');
     reject({ deadlineMs: -5 }, 'client: deadlineMs must be a number > 0, got -5');
-    reject({ policy: 'fastest' }, 'unknown load balancing policy "fastest"');
   });
 });

@@ -2,14 +2,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GrpcHaError } from '../src/core/errors.js';
-import { policyChannelOptions, type ServiceConfigExtras } from '../src/grpc/service-config.js';
+import { policyChannelOptions, type LoadBalancingConfigEntry, type ServiceConfigExtras } from '../src/grpc/service-config.js';
 import { parseHealthAwareConfig } from '../src/grpc/health-aware-policy.js';
 import { healthCheckServiceName } from '../src/core/health/health-config.js';
 import { registerPolicies } from '../src/grpc/register-policies.js';
 
 function rejects(entry: Record<string, object>, message: string, extras: ServiceConfigExtras = {}) {
   assert.throws(
-    () => policyChannelOptions(entry, {}, extras),
+    () => policyChannelOptions(entry as LoadBalancingConfigEntry, {}, extras),
     (e: unknown) => e instanceof GrpcHaError && e.code === 'INVALID_CONFIG' && e.message === message,
     `expected: ${message}`,
   );
@@ -27,7 +27,7 @@ describe('health config validation', () => {
       { random: { outlierEjection: { failureCodes: ['UNAVAILABLE', 'OK'] } } },
       'random: outlierEjection.failureCodes.1 must be a non-empty list of gRPC status code names other than OK, such as "UNAVAILABLE", got "OK"',
     );
-    rejects({ random: { outlierEjection: { failurePercentage: { treshold: 80 } } } }, 'random: unknown field treshold in outlierEjection.failurePercentage');
+    rejects({ random: { outlierEjection: { failurePercentage: { treshold: 80 } } } }, 'random: unknown field treshold in outlierEjection.failurePercentage; did you mean "threshold"? (outlierEjection.failurePercentage takes threshold, enforcementPercent, minimumHosts, requestVolume)');
     rejects({ random: { outlierEjection: { successRate: { minimumHosts: 1.5 } } } }, 'random: outlierEjection.successRate.minimumHosts must be an integer >= 0, got 1.5');
   });
   it('rejects bad slow start and panic threshold', () => {
@@ -45,7 +45,7 @@ describe('health config validation', () => {
       { health_aware: { childPolicy: [{ least_request: { slowStart: { windowMs: 2000 } } }] } },
       'health_aware: childPolicy.0.least_request sets slowStart: configure health on health_aware or on least_request, not both',
     );
-    rejects({ health_aware: { childPolicy: [{ round_robin: {} }], panicTreshold: 5 } }, 'health_aware: unknown field panicTreshold');
+    rejects({ health_aware: { childPolicy: [{ round_robin: {} }], panicTreshold: 5 } }, 'health_aware: unknown field panicTreshold; did you mean "panicThresholdPercent"? (valid fields: childPolicy, outlierEjection, slowStart, panicThresholdPercent)');
   });
   it('rejects a healthCheckConfig without a string serviceName', () => {
     rejects(

@@ -2,7 +2,7 @@
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ECHO_SERVICE_NAME, EchoClient, type EchoReply } from '../src/example/echo-service.js';
 import type { ExampleServer } from '../src/example/example-server.js';
-import { policyChannelOptions, type LoadBalancingConfigEntry, type ServiceConfigExtras } from '../src/grpc/service-config.js';
+import { policyChannelOptions, type LoadBalancingConfigEntry, type PolicyConfigs, type ServiceConfigExtras } from '../src/grpc/service-config.js';
 
 /** The health-check service name every test client watches. */
 export const ECHO = ECHO_SERVICE_NAME;
@@ -20,14 +20,14 @@ export function roundRobin(fields: Record<string, unknown> = {}): LoadBalancingC
 
 /** A grpc-ha policy with health fields `fields`. */
 export function haPolicy(name: string, fields: Record<string, unknown> = {}): LoadBalancingConfigEntry {
-  return { [name]: { ...(name === 'ring_hash' ? { requestHashHeader: 'x-user-id' } : {}), ...fields } };
+  return { [name]: { ...(name === 'ring_hash' ? { requestHashHeader: 'x-user-id' } : {}), ...fields } } as LoadBalancingConfigEntry;
 }
 
 /** A label for test names: "least_request" or "round_robin (health_aware)". */
 export function label(entry: LoadBalancingConfigEntry): string {
   const name = nameOf(entry);
   if (name !== 'health_aware') return name;
-  const child = (entry.health_aware as { childPolicy: LoadBalancingConfigEntry[] }).childPolicy[0]!;
+  const child = (entry as { health_aware: PolicyConfigs['health_aware'] }).health_aware.childPolicy[0]!;
   return `${nameOf(child)} (health_aware)`;
 }
 

@@ -76,7 +76,7 @@ describe('grpc-ha policies on real servers', () => {
   it('static_weighted_round_robin and weighted_random follow static weights from the config', async () => {
     const weights = { [servers[0]!.address]: 4, [servers[1]!.address]: 1, [servers[2]!.address]: 1 };
     for (const name of ['static_weighted_round_robin', 'weighted_random']) {
-      const c = client(servers, { [name]: { weights } });
+      const c = client(servers, { [name]: { weights } } as LoadBalancingConfigEntry);
       try {
         const counts = await spread(c, 1200, 1);
         const expected = name === 'static_weighted_round_robin' ? 0.005 : 0.06;

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GrpcHaError } from '../src/core/errors.js';
-import { policyChannelOptions } from '../src/grpc/service-config.js';
+import { policyChannelOptions, type LoadBalancingConfigEntry } from '../src/grpc/service-config.js';
 
 function rejects(entry: Record<string, object> | string, message: string) {
   assert.throws(
-    () => policyChannelOptions(entry),
+    () => policyChannelOptions(entry as LoadBalancingConfigEntry),
     (e: unknown) => e instanceof GrpcHaError && e.code === 'INVALID_CONFIG' && e.message === message,
     `expected: ${message}`,
   );
 }
 
 function lbConfig(entry: Record<string, object> | string): unknown {
-  return JSON.parse(policyChannelOptions(entry)['grpc.service_config']!).loadBalancingConfig[0];
+  return JSON.parse(policyChannelOptions(entry as LoadBalancingConfigEntry)['grpc.service_config']!).loadBalancingConfig[0];
 }
 
 describe('policy config validation names the policy, the field and the rule', () => {
@@ -22,7 +22,7 @@ describe('policy config validation names the policy, the field and the rule', ()
     rejects({ least_request: { choiceCount: '3' } }, 'least_request: choiceCount must be an integer >= 2, got "3"');
   });
   it('rejects unknown fields instead of ignoring a typo', () => {
-    rejects({ least_request: { choicecount: 3 } }, 'least_request: unknown field choicecount');
+    rejects({ least_request: { choicecount: 3 } }, 'least_request: unknown field choicecount; did you mean "choiceCount"? (valid fields: choiceCount, activeRequestBias, weights, outlierEjection, slowStart, panicThresholdPercent)');
   });
   it('rejects weights that are not positive numbers', () => {
     rejects(
@@ -42,8 +42,11 @@ describe('policy config validation names the policy, the field and the rule', ()
     rejects({ peak_ewma: { failurePenalty: 0.5 } }, 'peak_ewma: failurePenalty must be a number >= 1, got 0.5');
   });
   it('rejects unknown policy names and malformed entries', () => {
-    rejects('least_requests', 'unknown load balancing policy "least_requests"');
-    rejects({ random: {}, least_request: {} }, 'loadBalancingConfig entry must have exactly one policy name, got ["random","least_request"]');
+    rejects(
+      'least_requests',
+      'unknown load balancing policy "least_requests"; did you mean "least_request"? (grpc-ha: random, weighted_random, static_weighted_round_robin, least_request, peak_ewma, ring_hash, health_aware; grpc-js: round_robin, pick_first, weighted_round_robin)',
+    );
+    rejects({ random: {}, least_request: {} }, 'loadBalancingConfig entry must have exactly one policy name, such as { least_request: {} }, got {"random":{},"least_request":{}}');
   });
   it('accepts valid configs, bare names, and grpc-js policies', () => {
     assert.deepEqual(lbConfig('peak_ewma'), { peak_ewma: {} });

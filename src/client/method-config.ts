@@ -3,6 +3,7 @@
  * a retry or hedging policy per idempotent method (gRFC A6) and retry throttling (the budget).
  * Pure: no channel, no grpc-js types.
  */
+import { selectorParts } from '../core/idempotent-methods.js';
 import type { ResilienceOptions } from './resilience-options.js';
 
 /** The service config fields grpc-ha sets for resilience. */
@@ -16,8 +17,8 @@ export function resilienceServiceConfig(options: ResilienceOptions): ResilienceS
   const config: ResilienceServiceConfig = { methodConfig: [] };
   if (options.idempotent.length > 0 && (options.hedging || options.retry)) {
     const name = options.idempotent.map((m) => {
-      const [service, method] = m.split('/');
-      return method ? { service, method } : { service };
+      const [service, method] = selectorParts(m);
+      return method === null ? { service } : { service, method };
     });
     if (options.hedging) {
       // A6: a method has a retry policy or a hedging policy, never both; hedging is the stronger.

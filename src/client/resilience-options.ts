@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { METHOD_SELECTOR, METHOD_SELECTOR_RULE } from '../core/idempotent-methods.js';
 import { STATUS_CODE_NAMES, type StatusName } from '../core/status.js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { integer, number, parseConfig, positive } from '../core/parse-config.js';
 
 /**
@@ -64,13 +65,13 @@ const schema = z
             retryableStatusCodes: statusCodes.optional(),
           })
           .strict(),
-      ])
+      ], { error: 'must be false or an object { maxAttempts, initialBackoffMs, maxBackoffMs, backoffMultiplier, retryableStatusCodes }' })
       .optional(),
     retryBudget: z
       .union([
         z.literal(false),
         z.object({ maxTokens: number(1, 1000).optional(), tokenRatio: number(0.001, 1000).optional() }).strict(),
-      ])
+      ], { error: 'must be false or an object { maxTokens, tokenRatio }' })
       .optional(),
     hedging: z
       .union([
@@ -82,7 +83,7 @@ const schema = z
             nonFatalStatusCodes: statusCodes.optional(),
           })
           .strict(),
-      ])
+      ], { error: 'must be false or an object { delayMs, maxAttempts, nonFatalStatusCodes }' })
       .optional(),
   })
   .strict();
@@ -107,6 +108,10 @@ export interface ResilienceOptions {
 /** Validates resilience options; throws GrpcHaError(INVALID_CONFIG) naming the field and the rule. */
 export function parseResilienceOptions(input: ResilienceInput | undefined): ResilienceOptions {
   const p = parseConfig('client', schema, input ?? {});
+  if (p.hedging !== undefined && p.hedging !== false && p.retry !== undefined && p.retry !== false) {
+    // "a method has a retryPolicy or a hedgingPolicy, not both" - gRFC A6; hedging replaces the default retries.
+    throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, 'client: hedging and retry are both set, but a method has one or the other (gRFC A6): keep hedging (it replaces retries) or retry');
+  }
   const retry = p.retry === false ? null : { ...RETRY_DEFAULTS, ...p.retry };
   if (retry) retry.maxAttempts = Math.min(retry.maxAttempts, MAX_ATTEMPTS);
   const hedging = p.hedging === undefined || p.hedging === false ? null : { ...HEDGING_DEFAULTS, ...p.hedging };

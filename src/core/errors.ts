@@ -13,6 +13,10 @@ export const ERROR_CODES = {
   REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
   /** An optional peer dependency a feature needs is not installed; the message names the package to install. */
   MISSING_DEPENDENCY: 'MISSING_DEPENDENCY',
+  /** A client class or credentials come from another copy of @grpc/grpc-js than grpc-ha's; the message names both. */
+  GRPC_JS_MISMATCH: 'GRPC_JS_MISMATCH',
+  /** A server could not start (address in use, admin server, registration); the message names the step and nothing is left running. */
+  START_FAILED: 'START_FAILED',
 } as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -6,6 +6,7 @@
  *   pkg.Service            every method of the service     (also "/pkg.Service/*")
  *   pkg.Service/Method     one method                       (also "/pkg.Service/Method")
  */
+import { didYouMean, listChoices } from './did-you-mean.js';
 
 /** What a valid selector looks like, for config errors (the path forms above are accepted too). */
 export const METHOD_SELECTOR_RULE = 'must be "package.Service" or "package.Service/Method"';
@@ -14,7 +15,7 @@ export const METHOD_SELECTOR_RULE = 'must be "package.Service" or "package.Servi
 export const METHOD_SELECTOR = /^\/?[^/\s*]+(\/([^/\s*]+|\*))?$/;
 
 /** The service and method (null: every method) a selector names. */
-function parts(selector: string): [string, string | null] {
+export function selectorParts(selector: string): [string, string | null] {
   const [service = '', method] = (selector.startsWith('/') ? selector.slice(1) : selector).split('/');
   return [service, method === undefined || method === '*' ? null : method];
 }
@@ -24,7 +25,7 @@ export function idempotentMatcher(selectors: readonly string[]): (path: string) 
   const services = new Set<string>();
   const methods = new Set<string>();
   for (const s of selectors) {
-    const [service, method] = parts(s);
+    const [service, method] = selectorParts(s);
     if (method === null) services.add(service);
     else methods.add(`${service}/${method}`);
   }
@@ -33,4 +34,27 @@ export function idempotentMatcher(selectors: readonly string[]): (path: string) 
     const service = slash < 0 ? path.slice(1) : path.slice(1, slash);
     return services.has(service) || methods.has(path.slice(1));
   };
+}
+
+/**
+ * Checks selectors against the methods a client can call (their paths, "/pkg.Service/Method"):
+ * the message for the first one that names no service or method among them — with the closest
+ * valid selector and the list — or null when all do. A selector that matches nothing would
+ * silently leave retries off.
+ */
+export function unmatchedSelector(selectors: readonly string[], methodPaths: readonly string[]): string | null {
+  const services = new Map<string, string[]>();
+  for (const p of methodPaths) {
+    const [service, method] = selectorParts(p);
+    if (method !== null) services.set(service, [...(services.get(service) ?? []), method]);
+  }
+  const valid = [...services].flatMap(([service, methods]) => [service, ...methods.map((m) => `${service}/${m}`)]);
+  for (const [i, selector] of selectors.entries()) {
+    const [service, method] = selectorParts(selector);
+    const methods = services.get(service);
+    if (methods && (method === null || methods.includes(method))) continue;
+    const what = methods ? `no method ${method} in ${service}` : `no service ${service}`;
+    return `idempotent.${i} ${JSON.stringify(selector)} matches ${what}${didYouMean(selector, valid)} (valid: ${listChoices(valid)})`;
+  }
+  return null;
 }

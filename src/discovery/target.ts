@@ -118,6 +118,9 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
   const tags = params.getAll('tag');
   if (tags.some((t) => t === '')) fail('tag must not be empty');
   const withTags = (query: ServiceQuery): ServiceQuery => (tags.length > 0 ? { ...query, tags } : query);
+  if ((scheme === 'etcd' || scheme === 'consul') && uri.authority && !uri.authority.includes(':') && rawPath === '') {
+    fail(`the authority is the registry's host:port and the service comes after it${suggestNoAuthority(uri)}`);
+  }
   const checkService = () => {
     const result = serviceNameSchema.safeParse(service);
     if (!result.success) fail(`service name ${result.error.issues[0]!.message}, got ${JSON.stringify(service)}`);
@@ -160,7 +163,7 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
       };
     }
     case 'file': {
-      if (uri.authority) fail('file targets take no authority: write file:///<service>?dir=<dir>');
+      if (uri.authority) fail(`file targets take no authority${suggestNoAuthority(uri)}: write file:///<service>?dir=<dir>`);
       checkService();
       const dirParam = params.get('dir');
       if (dirParam !== null && !path.isAbsolute(dirParam)) fail(`dir must be an absolute path, got ${JSON.stringify(dirParam)}`);
@@ -201,7 +204,7 @@ export function parseDiscoveryTarget(target: string | { readonly scheme?: string
       };
     }
     case 'static': {
-      if (uri.authority) fail('static targets take no authority: write static:///<addr>,<addr>');
+      if (uri.authority) fail(`static targets take no authority${suggestNoAuthority(uri)}: write static:///<addr>,<addr>`);
       const file = params.get('file');
       if (file !== null) {
         if (!path.isAbsolute(file)) fail(`file must be an absolute path, got ${JSON.stringify(file)}`);
@@ -233,6 +236,12 @@ function registryTarget(create: (settings?: RegistrySettings) => Registry): Pick
 
 function readOnly(scheme: string, why: string): never {
   throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, `${scheme}: targets are read-only, nothing registers in them: ${why}`);
+}
+
+/** `; did you mean "file:///inventory"?` for `file://inventory`: the service written where the authority goes. */
+function suggestNoAuthority(uri: TargetUri): string {
+  const rest = uri.path === '' || uri.path.startsWith('?') ? uri.path : `/${uri.path}`;
+  return `; did you mean ${JSON.stringify(`${uri.scheme}:///${uri.authority}${rest}`)}?`;
 }
 
 /** Splits `host:port,host:port` (an optional http:// or https:// prefix each) and checks every address. */

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { experimental, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { createClient } from '../client/create-client.js';
+import type { LoadBalancingConfigEntry } from '../grpc/service-config.js';
 import { setLogLevel } from '../observe/logger.js';
 import { startAdminServer } from '../observe/admin-server.js';
 import type { Registry } from '../discovery/registry.js';
@@ -161,12 +162,12 @@ export async function runDemo(args: DemoOptions): Promise<number> {
     if (stopping) return DEMO_EXIT.INTERRUPTED;
     // Outlier ejection too, so the backend that fails every call is ejected (and returns 3 s later).
     const ejection = { outlierEjection: { consecutiveFailures: 5, baseEjectionTimeMs: 3000 } };
-    const key: Record<string, object> =
+    const key: LoadBalancingConfigEntry =
       args.policy === 'ring_hash'
         ? { ring_hash: { requestHashHeader: 'x-user-id', ...ejection } }
         : args.policy === 'round_robin'
           ? { round_robin: {} }
-          : { [args.policy]: ejection };
+          : ({ [args.policy]: ejection } as LoadBalancingConfigEntry);
     const client = createClient(EchoClient, target, {
       policy: key,
       idempotent: [ECHO_SERVICE_NAME],

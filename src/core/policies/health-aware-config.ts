@@ -26,6 +26,9 @@ const schema = z
   })
   .strict();
 
+/** The `health_aware` fields besides `childPolicy`, as written in a service config. */
+export type HealthAwareFieldsInput = Omit<z.input<typeof schema>, 'childPolicy'>;
+
 /** How the caller knows and parses child policies. */
 export interface ChildPolicyParser<Child> {
   /** Whether a policy of this name can be used. */

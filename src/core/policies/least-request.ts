@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { createLeastRequestPicker, LEAST_REQUEST_DEFAULTS, type LeastRequestOptions } from '../pickers/least-request-picker.js';
 import { integer, number } from '../parse-config.js';
-import type { PolicyDefinition } from './policy-config.js';
+import { definePolicy } from './policy-config.js';
 
 /** The service config key. */
 export const LEAST_REQUEST = 'least_request';
@@ -14,15 +14,15 @@ export const LEAST_REQUEST = 'least_request';
 const MAX_CHOICE_COUNT = 10;
 
 /** The `least_request` policy. */
-export const leastRequestPolicy: PolicyDefinition<LeastRequestOptions> = {
+export const leastRequestPolicy = definePolicy({
   name: LEAST_REQUEST,
   createPicker: createLeastRequestPicker,
   schema: z.object({
     choiceCount: integer(2).optional(),
     activeRequestBias: number(0).optional(),
   }),
-  toOptions: (p) => ({
+  toOptions: (p): LeastRequestOptions => ({
     choiceCount: Math.min((p.choiceCount as number | undefined) ?? LEAST_REQUEST_DEFAULTS.choiceCount, MAX_CHOICE_COUNT),
     activeRequestBias: (p.activeRequestBias as number | undefined) ?? LEAST_REQUEST_DEFAULTS.activeRequestBias,
   }),
-};
+});

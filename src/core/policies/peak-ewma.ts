@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DEFAULT_EWMA, type EwmaSettings } from '../pickers/endpoint-load.js';
 import { createPeakEwmaPicker } from '../pickers/peak-ewma-picker.js';
 import { number, positive } from '../parse-config.js';
-import type { PolicyDefinition } from './policy-config.js';
+import { definePolicy } from './policy-config.js';
 
 /** The service config key. */
 export const PEAK_EWMA = 'peak_ewma';
@@ -21,7 +21,7 @@ function settings(p: Record<string, unknown>): EwmaSettings {
 }
 
 /** The `peak_ewma` policy. */
-export const peakEwmaPolicy: PolicyDefinition<EwmaSettings> = {
+export const peakEwmaPolicy = definePolicy({
   name: PEAK_EWMA,
   createPicker: createPeakEwmaPicker,
   schema: z.object({
@@ -32,4 +32,4 @@ export const peakEwmaPolicy: PolicyDefinition<EwmaSettings> = {
   }),
   toOptions: settings,
   ewmaSettings: settings,
-};
+});

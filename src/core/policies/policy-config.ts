@@ -10,14 +10,17 @@ import type { PickerFactory } from '../pickers/picker.js';
 import { parseConfig, positive } from '../parse-config.js';
 import { DEFAULT_HEALTH_SETTINGS, healthFields, toHealthSettings, type HealthSettings } from '../health/health-config.js';
 
-/** How one grpc-ha policy is defined: its config key, its picker, and its own options. */
-export interface PolicyDefinition<Options> {
+/**
+ * How one grpc-ha policy is defined: its config key, its picker, and its own options. `Name` and
+ * `Schema` keep their precise types (see {@link definePolicy}), so a config can be typed per policy.
+ */
+export interface PolicyDefinition<Options, Name extends string = string, Schema extends z.ZodObject = z.ZodObject> {
   /** The service config key, e.g. "least_request". */
-  readonly name: string;
+  readonly name: Name;
   /** The pure picker the policy wraps. */
   readonly createPicker: PickerFactory<Options>;
   /** Zod schema of the policy's own fields (strict object; `weights` and the health fields are added for every policy). */
-  readonly schema: z.ZodObject;
+  readonly schema: Schema;
   /** Turns parsed fields into picker options (applying defaults and clamps). */
   readonly toOptions: (parsed: Record<string, unknown>) => Options;
   /** Latency-estimate settings from the parsed fields; policies that do not tune them use the defaults. */
@@ -28,10 +31,23 @@ export interface PolicyDefinition<Options> {
   readonly hashHeader?: (parsed: Record<string, unknown>) => string | undefined;
 }
 
+/** A policy definition with its name and schema types kept: `definePolicy({ name: 'my_policy', ... })`. */
+export function definePolicy<Options, const Name extends string, Schema extends z.ZodObject>(
+  definition: PolicyDefinition<Options, Name, Schema>,
+): PolicyDefinition<Options, Name, Schema> {
+  return definition;
+}
+
 /** Static weights by address, accepted by every grpc-ha policy until a registry supplies them. */
 export const weightsField = z
   .record(z.string(), positive(), { error: 'must be an object mapping "host:port" to a number > 0' })
   .optional();
+
+/** The fields every grpc-ha policy's config takes besides its own: static `weights` and the health fields. */
+export type CommonPolicyFields = z.input<z.ZodObject<{ weights: typeof weightsField } & typeof healthFields>>;
+
+/** The config a policy definition accepts, as written in a service config: its own fields and the common ones. */
+export type PolicyConfigInput<D> = D extends PolicyDefinition<infer _O, infer _N, infer S> ? z.input<S> & CommonPolicyFields : never;
 
 /** The parsed config of one grpc-ha policy (grpc-js stores it in the service config as is). */
 export class PolicyConfig<Options = unknown> {

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { createRingHashPicker, RING_HASH_DEFAULTS, type RingHashOptions } from '../pickers/ring-hash-picker.js';
 import { integer } from '../parse-config.js';
-import type { PolicyDefinition } from './policy-config.js';
+import { definePolicy } from './policy-config.js';
 
 /** The service config key. */
 export const RING_HASH = 'ring_hash';
@@ -26,7 +26,7 @@ const ringSizeText = () =>
 const headerRule = 'must be a lowercase metadata key (letters, digits, "-", "_", "."), not ending in "-bin"';
 
 /** The `ring_hash` policy. */
-export const ringHashPolicy: PolicyDefinition<RingHashOptions> = {
+export const ringHashPolicy = definePolicy({
   name: RING_HASH,
   createPicker: createRingHashPicker,
   schema: z
@@ -45,10 +45,10 @@ export const ringHashPolicy: PolicyDefinition<RingHashOptions> = {
       error: 'must be >= minRingSize',
       path: ['maxRingSize'],
     }),
-  toOptions: (p) => ({
+  toOptions: (p): RingHashOptions => ({
     minRingSize: (p.minRingSize as number | undefined) ?? (p.min_ring_size as number | undefined) ?? RING_HASH_DEFAULTS.minRingSize,
     maxRingSize: (p.maxRingSize as number | undefined) ?? (p.max_ring_size as number | undefined) ?? RING_HASH_DEFAULTS.maxRingSize,
   }),
   hashHeader: (p) => p.requestHashHeader as string | undefined,
   includeUnavailable: true,
-};
+});

@@ -5,15 +5,15 @@
  */
 import { z } from 'zod';
 import { createRoundRobinPicker } from '../pickers/round-robin-picker.js';
-import type { PolicyDefinition } from './policy-config.js';
+import { definePolicy } from './policy-config.js';
 
 /** The service config key. */
 export const ROUND_ROBIN = 'round_robin';
 
 /** The `round_robin` policy. */
-export const roundRobinPolicy: PolicyDefinition<{ startIndex?: number }> = {
+export const roundRobinPolicy = definePolicy({
   name: ROUND_ROBIN,
   createPicker: createRoundRobinPicker,
   schema: z.object({}),
   toOptions: () => ({}),
-};
+});

@@ -11,15 +11,15 @@ import {
   type WeightedRoundRobinOptions,
 } from '../pickers/weighted-round-robin-picker.js';
 import { integer } from '../parse-config.js';
-import type { PolicyDefinition } from './policy-config.js';
+import { definePolicy } from './policy-config.js';
 
 /** The service config key. */
 export const STATIC_WEIGHTED_ROUND_ROBIN = 'static_weighted_round_robin';
 
 /** The `static_weighted_round_robin` policy. */
-export const staticWeightedRoundRobinPolicy: PolicyDefinition<WeightedRoundRobinOptions> = {
+export const staticWeightedRoundRobinPolicy = definePolicy({
   name: STATIC_WEIGHTED_ROUND_ROBIN,
   createPicker: createWeightedRoundRobinPicker,
   schema: z.object({ maxScheduleLength: integer(1, 1 << 24).optional() }),
-  toOptions: (p) => ({ maxScheduleLength: (p.maxScheduleLength as number | undefined) ?? DEFAULT_MAX_SCHEDULE_LENGTH }),
-};
+  toOptions: (p): WeightedRoundRobinOptions => ({ maxScheduleLength: (p.maxScheduleLength as number | undefined) ?? DEFAULT_MAX_SCHEDULE_LENGTH }),
+});

@@ -1,0 +1,71 @@
+/**
+ * One grpc-js per process. grpc-ha registers its policies and resolvers in the copy of
+ * `@grpc/grpc-js` it imports, and grpc-js recognises its own objects with `instanceof`: a client
+ * class or credentials from a second copy (grpc-ha installed from a linked folder with its own
+ * node_modules, or an app on a grpc-js outside grpc-ha's peer range) fail far from the cause —
+ * "Channel credentials must be a ChannelCredentials object", or every call ending in
+ * "Failed to parse DNS address dns:file:///...". grpc-ha checks what crosses the boundary and
+ * names both copies instead.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { ChannelCredentials, Client } from '@grpc/grpc-js';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+
+/** One copy of grpc-js: its folder and version. */
+export interface GrpcJsCopy {
+  readonly dir: string;
+  readonly version: string;
+}
+
+const require = createRequire(import.meta.url);
+const ENTRY = /[\\/]@grpc[\\/]grpc-js[\\/]build[\\/]src[\\/]index\.js$/;
+
+function copyAt(entry: string): GrpcJsCopy {
+  const dir = entry.replace(/[\\/]build[\\/]src[\\/]index\.js$/, '');
+  let version = 'unknown version';
+  try {
+    version = (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    // A copy without its package.json: named by folder only.
+  }
+  return { dir, version };
+}
+
+/** The grpc-js grpc-ha registers its policies and resolvers in. */
+export function ownGrpcJs(): GrpcJsCopy {
+  return copyAt(require.resolve('@grpc/grpc-js'));
+}
+
+/** Every copy of grpc-js loaded in this process (grpc-js is CommonJS, so each sits in the module cache). */
+export function loadedGrpcJsCopies(): GrpcJsCopy[] {
+  return Object.keys(require.cache)
+    .filter((key) => ENTRY.test(key))
+    .map(copyAt);
+}
+
+/**
+ * Throws GrpcHaError(GRPC_JS_MISMATCH) unless `Ctor` and `credentials` come from grpc-ha's
+ * grpc-js; `where` names the caller.
+ */
+export function assertOwnGrpcJs(where: string, Ctor: abstract new (...args: never[]) => unknown, credentials: unknown): void {
+  const foreignClient = !(Ctor.prototype instanceof Client);
+  const foreignCredentials = credentials !== undefined && !(credentials instanceof ChannelCredentials);
+  if (!foreignClient && !foreignCredentials) return;
+  const what = foreignClient ? 'the client class' : 'the credentials';
+  throw new GrpcHaError(ERROR_CODES.GRPC_JS_MISMATCH, `${where}: ${what} come${foreignClient ? 's' : ''} from another copy of @grpc/grpc-js than grpc-ha's. ${twoCopies()}`);
+}
+
+/** What is loaded, and how to end up with one copy. */
+export function twoCopies(): string {
+  const own = ownGrpcJs();
+  const others = loadedGrpcJsCopies().filter((c) => c.dir !== own.dir);
+  const seen = others.length > 0 ? `; also loaded: ${others.map((c) => `${c.version} at ${c.dir}`).join(', ')}` : '';
+  return (
+    `grpc-ha uses ${own.version} at ${own.dir}${seen}. ` +
+    "grpc-ha's policies and resolvers live in its copy, so channels of another cannot use them. " +
+    '@grpc/grpc-js is a peer dependency of grpc-ha: install grpc-ha from the registry or from a packed tarball (npm pack), ' +
+    'not as a linked folder with its own node_modules/@grpc/grpc-js, and keep one grpc-js >= 1.14 in the app (npm ls @grpc/grpc-js shows the copies).'
+  );
+}
