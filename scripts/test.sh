@@ -10,6 +10,8 @@ echo "== type-check and build"
 # A clean build: compiled files of moved or deleted sources must not run as tests or ship.
 rm -rf dist
 npx tsc -p tsconfig.json
+# The examples import "grpc-ha" by name, so they build after the package (in place, beside their .proto).
+npx tsc -p examples/tsconfig.json
 
 echo "== lint"
 npx eslint .

@@ -153,7 +153,7 @@ describe('grpc-ha register and resolve on the file registry', () => {
 
 describe('grpc-ha demo', () => {
   it('runs the demo cluster, prints the summary with no failed call, and leaves no process behind', async () => {
-    const r = await run(['demo', '--duration', '20', '--backends', '3'], 60_000);
+    const r = await run(['demo', '--duration', '20s', '--backends', '3'], 60_000);
     const story = r.stdout.split('\n').filter((l) => !l.startsWith('[')).join('\n');
     assert.equal(r.code, 0, `${story}\n${r.stderr.slice(-500)}`);
     assert.match(r.stdout, /summary: \d+ calls, 0 failed/);

@@ -27,7 +27,7 @@ describe('grpc-ha demo --registry etcd://', () => {
   });
 
   it('runs the story through a real etcd with no failed call and leaves no key and no process behind', async () => {
-    const r = await run(['demo', '--duration', '8', '--backends', '3', '--registry', `etcd://${etcd.endpoint}`], 60_000);
+    const r = await run(['demo', '--duration', '8s', '--backends', '3', '--registry', `etcd://${etcd.endpoint}`], 60_000);
     const story = r.stdout.split('\n').filter((l) => !l.startsWith('[')).join('\n');
     assert.equal(r.code, 0, `${story}\n${r.stderr.slice(-500)}`);
     assert.match(r.stdout, new RegExp(`registry: etcd ${etcd.endpoint.replace(/\./g, '\\.')}`));
@@ -42,7 +42,7 @@ describe('grpc-ha demo --registry etcd://', () => {
   });
 
   it('says so in one line and exits 3 when the registry does not answer', async () => {
-    const r = await run(['demo', '--duration', '3', '--registry', 'etcd://127.0.0.1:1'], 30_000);
+    const r = await run(['demo', '--duration', '3s', '--registry', 'etcd://127.0.0.1:1'], 30_000);
     assert.equal(r.code, 3);
     assert.match(r.stderr, /demo: the registry etcd 127\.0\.0\.1:1 does not answer/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
@@ -54,7 +54,7 @@ describe('grpc-ha demo on Ctrl-C', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'grpc-ha-demo-ctrlc-'));
     try {
       // Its own process group, as a shell job has: the group's SIGINT is what Ctrl-C sends.
-      const child = spawn(process.execPath, [CLI, 'demo', '--duration', '60', '--no-faults', '--registry-dir', dir], {
+      const child = spawn(process.execPath, [CLI, 'demo', '--duration', '60s', '--no-faults', '--registry-dir', dir], {
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       });

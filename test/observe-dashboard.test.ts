@@ -21,7 +21,7 @@ describe('dashboard', () => {
     // 24 s: the story makes backend-2 fail every call at 45 % (≈ 11 s) and kills backend-0 at 60 %.
     // least_request keeps sending to a backend that fails fast (it has the fewest calls in flight),
     // so outlier detection sees its 5 failures in a row at once; peak_ewma would steer away first.
-    const demo = spawn(process.execPath, [CLI, 'demo', '--duration', '24', '--backends', '3', '--admin-port', '0', '--policy', 'least_request'], {
+    const demo = spawn(process.execPath, [CLI, 'demo', '--duration', '24s', '--backends', '3', '--admin-port', '0', '--policy', 'least_request'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GRPC_HA_LOG_LEVEL: 'warn' },
     });

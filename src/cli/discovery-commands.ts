@@ -3,7 +3,9 @@
  * `grpc-ha register <service> <address> --registry R` keeps an external instance registered.
  */
 import { GrpcHaError } from '../core/errors.js';
+import { didYouMean } from '../core/did-you-mean.js';
 import type { ServiceInstance } from '../discovery/instance.js';
+import type { InstanceSource } from '../discovery/registry.js';
 import { parseDiscoveryTarget } from '../discovery/target.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { parseTargetUri, serviceTarget } from './target-uri.js';
@@ -57,7 +59,13 @@ export function runResolve(target: string, options: { watch: boolean; json: bool
           console.log(`${options.watch ? `${stamp} ` : ''}${parsed.query.service}: ${instances.length} instance${instances.length === 1 ? '' : 's'}`);
           for (const i of instances) console.log(`  ${describe(i)}`);
         }
-        if (!options.watch && first) finish(EXIT.OK);
+        if (!options.watch && first) {
+          if (instances.length > 0) finish(EXIT.OK);
+          else void noInstances(registry, parsed.query.service).then((message) => {
+            process.stderr.write(`grpc-ha: resolve: ${message}\n`);
+            finish(EXIT.NO_INSTANCES);
+          });
+        }
         first = false;
       },
       config: () => undefined,
@@ -76,6 +84,19 @@ export function runResolve(target: string, options: { watch: boolean; json: bool
       process.once('SIGTERM', stop);
     }
   });
+}
+
+/** Where `service` was looked for and which services are there, closest first when one is near. */
+async function noInstances(source: InstanceSource, service: string): Promise<string> {
+  const where = `no instances of ${service} in ${source.description}`;
+  if (!source.listServices) return `${where} (it cannot list its services)`;
+  try {
+    const services = (await source.listServices()).filter((s) => s !== service);
+    if (services.length === 0) return `${where}, which holds no service yet`;
+    return `${where}${didYouMean(service, services)} (services there: ${services.join(', ')})`;
+  } catch (error) {
+    return `${where} (listing its services failed: ${(error as Error).message})`;
+  }
 }
 
 /** Options of the register command. */

@@ -14,6 +14,8 @@ export const EXIT = {
   NOT_SERVING: 5,
   /** `health`: the server answered with an error, e.g. UNIMPLEMENTED when it has no health service. */
   RPC_ERROR: 6,
+  /** `resolve`: the target's service has no instances (the message lists the services there). */
+  NO_INSTANCES: 7,
 } as const;
 
 /** An error that ends the CLI with a chosen code and a one-line message, never a stack trace. */

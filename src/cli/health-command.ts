@@ -5,6 +5,7 @@
 import { credentials, loadPackageDefinition, status, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath } from 'grpc-health-check';
+import { DISCOVERY_SCHEMES } from '../discovery/schemes.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** Options of the health command. */
@@ -20,11 +21,29 @@ const HealthClient = (
   }
 ).health.v1.Health;
 
+/** grpc-js schemes that name one server (a DNS name may resolve to several; the probe checks the first that answers). */
+const ONE_SERVER_SCHEMES = ['dns', 'ipv4', 'ipv6', 'unix'];
+
+/**
+ * Why `address` is not one server's address, or null when it is. A probe checks one server: a
+ * registry target names a service, whose instances may each answer differently.
+ */
+export function addressProblem(address: string): string | null {
+  if (/^[^\s/:]+:\d{1,5}$/.test(address) || /^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(address)) return null;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(address)?.[1]?.toLowerCase();
+  if (scheme && ONE_SERVER_SCHEMES.includes(scheme)) {
+    return scheme === 'ipv4' || scheme === 'ipv6' ? (address.includes(',') ? `takes one address, got a list: '${address}'` : null) : null;
+  }
+  if (scheme && DISCOVERY_SCHEMES.includes(scheme as (typeof DISCOVERY_SCHEMES)[number])) {
+    return `takes one server's address (host:port), and '${address}' names a service in a registry: list its instances with 'grpc-ha resolve ${address}', then check one`;
+  }
+  return `address must be host:port (or dns:host:port, ipv4:ip:port, unix:path), got '${address}'`;
+}
+
 /** Runs one Check; resolves with the exit code after printing the outcome. */
 export async function runHealth(address: string, options: HealthCommandOptions): Promise<number> {
-  if (!/^[^\s]+:\d{1,5}$/.test(address) && !/^[a-z][a-z0-9+.-]*:/.test(address)) {
-    throw new CliError(`health: address must be host:port (or a grpc target like dns:host:port), got '${address}'`, EXIT.USAGE);
-  }
+  const problem = addressProblem(address);
+  if (problem) throw new CliError(`health: ${problem}`, EXIT.USAGE);
   const client = new HealthClient(address, credentials.createInsecure());
   const print = (outcome: string, code: number, extra: Record<string, unknown> = {}) => {
     if (options.json) console.log(JSON.stringify({ address, service: options.service, status: outcome, exitCode: code, ...extra }));

@@ -5,15 +5,20 @@
  * trace for a user mistake. Each command loads its modules when it runs, so that `grpc-ha proxy`
  * does not carry the registries' clients nor `grpc-ha health` the proxy.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 // The policy names without the policies' config schemas: `grpc-ha proxy` loads nothing it does not use.
 import { CLUSTER_PICKER_NAMES } from '../proxy/cluster-pickers.js';
 import { CliError, EXIT } from './exit-codes.js';
-import { durationMs, intIn, numberIn, workersValue } from './parse-values.js';
+import { durationIn, durationMs, intIn, numberIn, workersValue } from './parse-values.js';
 import type { XdsCommandOptions } from './xds-command.js';
+
+/** The package's version, from its package.json (dist/src/cli/ → the package root). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const program = new Command()
   .name('grpc-ha')
+  .version(VERSION, '-V, --version', 'print the grpc-ha version')
   .description('High availability for gRPC services on Node.js: health probes, discovery, balancing, a gRPC proxy, demo, benchmarks.')
   // One line: commander's message and where to look, e.g. "grpc-ha: option '--port <port>' argument 'x' is invalid. ... (see --help)".
   .configureOutput({ outputError: (text, write) => write(`grpc-ha: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`) })
@@ -22,7 +27,7 @@ const program = new Command()
 program
   .command('health')
   .description('check grpc.health.v1 of a server, like grpc_health_probe')
-  .argument('<address>', 'host:port of the server')
+  .argument('<address>', 'host:port of one server (or dns:, ipv4:, ipv6:, unix: naming one)')
   .option('--service <name>', 'service to check; "" is the whole server', '')
   .option('--timeout <duration>', 'give up after this long (500ms, 2s, ...)', durationMs, 2000)
   .option('--json', 'print one JSON object instead of a line')
@@ -210,8 +215,8 @@ program
   .description('the demo cluster, what npm start runs: backends in a registry, a balancing client, a scripted story of faults, a live dashboard')
   .addOption(new Option('--policy <policy>', 'balancing policy').choices(DEMO_POLICIES).default('peak_ewma'))
   .option('--backends <n>', 'backends to start', intIn(2, 16), 3)
-  .option('--duration <seconds>', 'seconds to run', intIn(1, 3600), 20)
-  .option('--slow-ms <ms>', 'latency added to the backend that gets slow', intIn(0, 10_000), 25)
+  .option('--duration <duration>', 'how long to run (20s, 2m)', durationIn(1000, 3_600_000), 20_000)
+  .option('--slow <duration>', 'latency added to the backend that gets slow (25ms)', durationIn(0, 10_000), 25)
   .option('--no-faults', 'steady traffic, no story')
   .addOption(new Option('--registry-dir <dir>', 'the embedded file registry in DIR (default: a temporary directory)').conflicts('registry'))
   .option('--registry <registry>', 'any registry: file:///?dir=DIR, etcd://HOST:PORT, consul://HOST:PORT')
@@ -226,19 +231,19 @@ the browser (its URL is printed at the start).
 
 Examples:
   npm start
-  npm start -- --policy least_request --backends 4 --duration 60
+  npm start -- --policy least_request --backends 4 --duration 60s
   grpc-ha demo --registry etcd://127.0.0.1:2379 --no-faults
 
 Exit codes: 0 no call failed, 1 some call failed, 2 bad arguments, 3 registry unreachable, 130 Ctrl-C.`,
   )
-  .action(async (o: { policy: string; backends: number; duration: number; slowMs: number; faults: boolean; registryDir?: string; registry?: string; adminPort: number }) => {
+  .action(async (o: { policy: string; backends: number; duration: number; slow: number; faults: boolean; registryDir?: string; registry?: string; adminPort: number }) => {
     if (o.registryDir === '') throw new CliError('demo: --registry-dir must not be empty', EXIT.USAGE);
     const { runDemo } = await import('../example/demo.js');
     process.exitCode = await runDemo({
       policy: o.policy,
       backends: o.backends,
-      durationS: o.duration,
-      slowMs: o.slowMs,
+      durationS: o.duration / 1000,
+      slowMs: o.slow,
       faults: o.faults,
       ...(o.registryDir !== undefined && { registryDir: o.registryDir }),
       ...(o.registry !== undefined && { registry: o.registry }),

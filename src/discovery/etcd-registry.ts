@@ -222,6 +222,17 @@ export class EtcdRegistry implements Registry {
     this.client.close();
   }
 
+  /** The services with at least one key in etcd's naming format (`<service>/<host:port>`), config documents left out. */
+  async listServices(): Promise<string[]> {
+    const keys = await this.client.getAll().limit(10_000).keys();
+    const services = new Set<string>();
+    for (const key of keys) {
+      const slash = key.lastIndexOf('/');
+      if (slash > 0 && !key.startsWith(this.configPrefix)) services.add(key.slice(0, slash));
+    }
+    return [...services].sort();
+  }
+
   /** Keeps channel-option logging small. */
   toJSON(): string {
     return this.description;

@@ -184,6 +184,18 @@ export class FileRegistry implements Registry {
     await Promise.all([...this.registrations].map((r) => r.close()));
   }
 
+  /** The services with at least one entry file. */
+  async listServices(): Promise<string[]> {
+    const root = path.join(this.dir, 'services');
+    const names = await readdir(root).catch((error: unknown) => (isMissing(error) ? [] : Promise.reject(error)));
+    const listed: string[] = [];
+    for (const name of names.sort()) {
+      const entries = await readdir(path.join(root, name)).catch(() => [] as string[]);
+      if (entries.some((e) => e.endsWith('.json') && !e.startsWith('.'))) listed.push(decodeURIComponent(name));
+    }
+    return listed;
+  }
+
   /** Keeps `toJSON` small: grpc-js may log channel options, and a registry may be one. */
   toJSON(): string {
     return this.description;

@@ -72,6 +72,8 @@ export interface InstanceSource {
   resync(query: ServiceQuery): void;
   /** Stops every watch and releases connections (a registry also deregisters what it registered). */
   close(): Promise<void>;
+  /** The services it holds instances of, for "no such service" messages; absent where it cannot list them. */
+  listServices?(): Promise<string[]>;
 }
 
 /** A service registry: a source that servers also register in. */

@@ -30,11 +30,9 @@ import { parseDnsName, parseDnsServer } from './dns/dns-name.js';
 import { KubernetesDiscovery } from './kubernetes/kubernetes-discovery.js';
 import { parseKubernetesName } from './kubernetes/kubernetes-name.js';
 
-/** The URI schemes grpc-ha registers resolvers for. */
-export const DISCOVERY_SCHEMES = ['file', 'etcd', 'consul', 'static', 'ha-dns', 'k8s'] as const;
+import { DISCOVERY_SCHEMES, type DiscoveryScheme } from './schemes.js';
 
-/** One of {@link DISCOVERY_SCHEMES}. */
-export type DiscoveryScheme = (typeof DISCOVERY_SCHEMES)[number];
+export { DISCOVERY_SCHEMES, type DiscoveryScheme } from './schemes.js';
 
 /** Settings of a registry created from a target that mean the same for every kind of registry. */
 export interface RegistrySettings {

@@ -185,13 +185,22 @@ export async function startAdminServer(options: AdminServerOptions = {}): Promis
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 0; // the event stream is long-lived
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? ADMIN_DEFAULTS.port, host, () => {
-      server.off('error', reject);
-      resolve();
+  const requested = options.port ?? ADMIN_DEFAULTS.port;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(requested, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    handler.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = `${host.includes(':') ? `[${host}]` : host}:${requested}`;
+    const why = code === 'EADDRINUSE' ? 'the address is in use (pick another port, or 0 for any free one)' : (error as Error).message;
+    throw new GrpcHaError(ERROR_CODES.START_FAILED, `admin: cannot listen on ${where}: ${why}`, { cause: error });
+  }
   const port = (server.address() as AddressInfo).port;
   const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   return {

@@ -10,6 +10,8 @@
  */
 import { Server, ServerCredentials, type ServerOptions, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { z } from 'zod';
+import net from 'node:net';
+import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { integer, number, parseConfig } from '../core/parse-config.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import type { AdminServer, AdminServerOptions } from '../observe/admin-server.js';
@@ -42,8 +44,11 @@ export const SERVER_DEFAULTS = {
 export interface ServiceBinding {
   readonly definition: ServiceDefinition;
   readonly implementation: UntypedServiceImplementation;
-  /** Name for health status, e.g. "grpcha.example.v1.Echo". */
-  readonly name: string;
+  /**
+   * Name its health status is reported under. Defaults to the service of the definition's
+   * methods ("/shop.Inventory/GetStock" → "shop.Inventory"), the name `createClient` watches.
+   */
+  readonly name?: string;
 }
 
 /**
@@ -115,7 +120,12 @@ const optionsSchema = z.object({
   drainGraceMs: number(0).optional(),
 });
 
-/** Binds, adds health, serves, registers; see the module doc. Throws GrpcHaError(INVALID_CONFIG) on bad options. */
+/**
+ * Binds, adds health, serves, registers; see the module doc. Starts completely or not at all: when
+ * a step fails (the port is taken, the admin server cannot listen, registration fails) whatever
+ * already started is closed and signal handlers are removed, and the GrpcHaError(START_FAILED)
+ * names the step. Throws GrpcHaError(INVALID_CONFIG) on bad options.
+ */
 export async function serve(options: ServeOptions): Promise<HaServer> {
   const { services, serverOptions, register, logger: givenLogger } = options;
   const o = {
@@ -136,14 +146,12 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     ...(Number.isFinite(settings.maxConnectionAgeGraceMs) ? { 'grpc.max_connection_age_grace_ms': settings.maxConnectionAgeGraceMs } : {}),
     ...serverOptions,
   });
-  const names = services.map((s) => s.name);
+  const names = services.map(serviceName);
   // Until bound and registered, report NOT_SERVING: a health check that races startup must not
   // send traffic to an instance that is not ready.
   const health = addHealthService(server, { services: names, serving: false });
   for (const s of services) server.addService(s.definition, s.implementation);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${settings.host}:${settings.port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
+  const port = await bind(server, settings.host, settings.port);
   const address = `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
   const log = (givenLogger ?? createLogger('server')).child({ address });
   const service = names[0] ?? address;
@@ -196,25 +204,28 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
       }
       state = 'stopped';
       changed('server_stopped', {}, 'stopped');
+      removeSignalHandlers();
       unobserve();
       await admin?.close();
     })();
     return shutdownPromise;
   };
 
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shutdownPromise) {
+      log.warn({ event: 'drain.force_signal', signal }, 'second signal: forcing shutdown');
+      forceNow?.();
+      return;
+    }
+    void shutdown({ reason: signal }).then(() => {
+      if (options.exitOnSignal ?? true) process.exit(0);
+    });
+  };
+  const removeSignalHandlers = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
   if (options.handleSignals ?? true) {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (shutdownPromise) {
-        log.warn({ event: 'drain.force_signal', signal }, 'second signal: forcing shutdown');
-        forceNow?.();
-        return;
-      }
-      void shutdown({ reason: signal }).then(() => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        if (options.exitOnSignal ?? true) process.exit(0);
-      });
-    };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
@@ -222,9 +233,16 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
   const unobserve = observeServer({ services: names, address, state: () => state });
   let admin: AdminServer | undefined;
   if (options.admin) {
-    // Loaded only when asked for: metrics and the dashboard weigh on the start of every server process.
-    const { startAdminServer } = await import('../observe/admin-server.js');
-    admin = await startAdminServer(options.admin);
+    try {
+      // Loaded only when asked for: metrics and the dashboard weigh on the start of every server process.
+      const { startAdminServer } = await import('../observe/admin-server.js');
+      admin = await startAdminServer(options.admin);
+    } catch (error) {
+      removeSignalHandlers();
+      unobserve();
+      server.forceShutdown();
+      throw startFailed(`the admin server did not start, so the gRPC server on ${address} was closed again: ${(error as Error).message}`, error);
+    }
     log.info({ event: 'admin_listening', url: admin.url }, `admin server: ${admin.url}`);
   }
   setServing(true);
@@ -236,7 +254,7 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     } catch (error) {
       log.error({ event: 'server.register_failed', err: error }, 'registration failed');
       await shutdown({ force: true, reason: 'registration failed' });
-      throw error;
+      throw startFailed(`registering ${address} failed, so the server was closed again: ${(error as Error).message}`, error);
     }
   }
 
@@ -252,6 +270,48 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     setServiceServing: (service, serving) => (serving ? health.setServing(service) : health.setNotServing(service)),
     shutdown,
   };
+}
+
+/** The health name of a binding: its own, or the service of its definition's methods. */
+function serviceName(binding: ServiceBinding): string {
+  if (binding.name !== undefined) return binding.name;
+  const path = Object.values(binding.definition)[0]?.path;
+  const service = path?.split('/')[1];
+  if (!service) throw new GrpcHaError(ERROR_CODES.INVALID_CONFIG, 'server: services[].definition has no methods, so name must be given');
+  return service;
+}
+
+/**
+ * Binds `host:port`. A port in use is one GrpcHaError naming it: it is tried with a plain
+ * listener first, because grpc-js, failing to bind, logs "No address added out of total 1
+ * resolved" at ERROR on its own before rejecting with a list of raw errors.
+ */
+async function bind(server: Server, host: string, port: number): Promise<number> {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (port !== 0) {
+    const probe = net.createServer();
+    const taken = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      probe.once('error', resolve);
+      probe.listen({ host, port, exclusive: false }, () => probe.close(() => resolve(null)));
+    });
+    if (taken) {
+      server.forceShutdown();
+      const why = taken.code === 'EADDRINUSE' ? 'the address is in use (another process listens there; pick another port, or 0 for any free one)' : taken.message;
+      throw startFailed(`cannot bind ${where}: ${why}`, taken);
+    }
+  }
+  try {
+    return await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+  } catch (error) {
+    server.forceShutdown();
+    throw startFailed(`cannot bind ${where}: ${(error as Error).message}`, error);
+  }
+}
+
+function startFailed(message: string, cause: unknown): GrpcHaError {
+  return new GrpcHaError(ERROR_CODES.START_FAILED, `serve: ${message}`, { cause });
 }
 
 function sleep(ms: number): Promise<void> {
