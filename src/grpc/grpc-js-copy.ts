@@ -57,6 +57,20 @@ export function assertOwnGrpcJs(where: string, Ctor: abstract new (...args: neve
   throw new GrpcHaError(ERROR_CODES.GRPC_JS_MISMATCH, `${where}: ${what} come${foreignClient ? 's' : ''} from another copy of @grpc/grpc-js than grpc-ha's. ${twoCopies()}`);
 }
 
+let warned = false;
+
+/**
+ * Logs once when another copy of grpc-js is loaded beside grpc-ha's: channel options carry no
+ * class to check, and a channel of the other copy would fail every call far from the cause.
+ */
+export function warnIfSeveralGrpcJs(log: (message: string) => void): void {
+  if (warned) return;
+  const own = ownGrpcJs().dir;
+  if (!loadedGrpcJsCopies().some((c) => c.dir !== own)) return;
+  warned = true;
+  log(`several copies of @grpc/grpc-js are loaded; a channel of another copy than grpc-ha's will not find its policies and resolvers. ${twoCopies()}`);
+}
+
 /** What is loaded, and how to end up with one copy. */
 export function twoCopies(): string {
   const own = ownGrpcJs();

@@ -5,12 +5,13 @@
  * misspelt one; at run time an unknown name or field is an error that suggests the closest.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { experimental } from '@grpc/grpc-js';
+import { experimental, logVerbosity } from '@grpc/grpc-js';
 import { didYouMean } from '../core/did-you-mean.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { parseHealthCheckConfig, type HealthCheckConfig } from '../core/health/health-config.js';
 import { POLICY_NAMES, type PickerPolicyConfigs } from '../core/policies/catalogue.js';
 import { HEALTH_AWARE, type HealthAwareFieldsInput } from '../core/policies/health-aware-config.js';
+import { warnIfSeveralGrpcJs } from './grpc-js-copy.js';
 import { registerPolicies, validatePolicyConfig } from './register-policies.js';
 import { registerResolvers } from './resolver.js';
 
@@ -70,6 +71,7 @@ export function policyChannelOptions(
 ): ChannelOptions {
   registerPolicies();
   registerResolvers();
+  warnIfSeveralGrpcJs((message) => experimental.log(logVerbosity.ERROR, `grpc-ha: ${message}`));
   const entry = (typeof policy === 'string' ? { [policy]: {} } : policy) as Readonly<Record<string, unknown>>;
   const names = entry !== null && typeof entry === 'object' ? Object.keys(entry) : [];
   if (names.length !== 1) {
