@@ -1,7 +1,8 @@
 // The grpc-ha dashboard: a live view of /api/events (server-sent events). No build step; uPlot
 // draws the charts. The stream sends a `snapshot` on connect (the page resets from it, so a
-// restarted server or a reconnect leaves no stale state), an `event` per state change and a
-// `tick` per second with every endpoint's traffic, share and p50/p99.
+// restarted server or a reconnect leaves no stale state; it carries the last two minutes of ticks,
+// so the first paint shows current rates), an `event` per state change and a `tick` per second
+// with every endpoint's traffic, share, p50/p99 and condition.
 (function () {
   'use strict';
   const WINDOW = 120; // seconds of history per chart
@@ -22,13 +23,30 @@
     return e;
   };
   const fmt = (v, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(digits));
+  const pad = (n) => String(n).padStart(2, '0');
+  /** "2026-11-21 14:03:05", local time: a date with every time, so a screenshot or a log read later says when. */
+  const stamp = (ms) => {
+    const d = new Date(ms);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  };
+  /** The badge of each endpoint condition (src/core/health/endpoint-condition.ts), and "gone" for one that left the list. */
+  const BADGES = {
+    healthy: 'healthy',
+    ejected: 'ejected',
+    not_serving: 'not serving',
+    health_check_failing: 'health check failing',
+    awaiting_health_check: 'connecting',
+    connecting: 'connecting',
+    transient_failure: 'unreachable',
+    gone: 'gone',
+  };
 
   function service(name) {
     let s = services.get(name);
     if (s) return s;
     document.getElementById('empty')?.remove();
     const root = el('section', { class: 'service', 'data-service': name });
-    const title = el('h2', {}, name, el('span', { class: 'policy' }));
+    const title = el('h2', {}, name, el('span', { class: 'policy' }), el('span', { class: 'totals' }));
     const share = el('div', { class: 'chart share' }, el('h3', {}, 'traffic share per endpoint (%)'));
     const latency = el('div', { class: 'chart latency' }, el('h3', {}, 'p50 (solid) / p99 (dashed) per endpoint, ms'));
     const cards = el('div', { class: 'cards' });
@@ -83,10 +101,18 @@
     return c;
   }
 
+  /** The endpoint's condition from the newer of the last state and the last tick; "gone" once it left the list. */
+  function conditionOf(d, live) {
+    if (d.health === 'gone') return d;
+    if (live.seenAt !== undefined && (d.seenAt === undefined || live.seenAt >= d.seenAt)) return live;
+    return d.health ? d : { health: 'connecting' };
+  }
+
   function renderCard(s, endpoint) {
     const d = s.endpoints.get(endpoint) || {};
-    const live = s.live.get(endpoint) || {};
-    const health = d.gone ? 'gone' : live.health || d.health || 'unknown';
+    const live = d.health === 'gone' ? {} : s.live.get(endpoint) || {};
+    const cond = conditionOf(d, live);
+    const health = cond.health;
     const c = card(s, endpoint);
     c.className = `card h-${health}`;
     c.dataset.health = health;
@@ -103,38 +129,42 @@
     const dl = el('dl');
     for (const [k, v] of rows) dl.append(el('dt', {}, k), el('dd', {}, v));
     const why = [];
-    if (d.healthReason) why.push(d.healthReason);
-    if (d.ejectedUntil) why.push(`ejected for ${Math.max(0, Math.round((d.ejectedUntil - Date.now()) / 1000))} s more`);
-    if (d.lastError && health !== 'healthy') why.push(`last error: ${d.lastError.details}`);
+    if (health === 'gone') why.push(`left the endpoint list at ${stamp(d.departedAt)} (deregistered, or removed by its registry)`);
+    else if (cond.healthReason) why.push(cond.healthReason);
+    if (health === 'ejected' && cond.ejectedUntil) why.push(`${Math.max(0, Math.round((cond.ejectedUntil - Date.now()) / 1000))} s left`);
+    if (d.lastError && health !== 'healthy') why.push(`last error at ${stamp(d.lastError.at)}: ${d.lastError.details}`);
     c.replaceChildren(
-      el('div', { class: 'addr' }, el('span', { class: 'swatch', style: `background:${colorOf(s, endpoint)}` }), endpoint, el('span', { class: 'badge' }, health.replace(/_/g, ' '))),
+      el('div', { class: 'addr' }, el('span', { class: 'swatch', style: `background:${colorOf(s, endpoint)}` }), endpoint, el('span', { class: 'badge' }, BADGES[health] || health.replace(/_/g, ' '))),
       dl,
       ...(why.length ? [el('div', { class: 'why' }, why.join(' · '))] : []),
     );
   }
 
   function applyState(state) {
-    const seen = new Set();
     for (const ch of state.channels || []) {
       const s = service(ch.service);
-      seen.add(s.name);
       s.title.querySelector('.policy').textContent = `${ch.policy}${ch.panic ? ' · PANIC' : ''}`;
+      const totals = s.title.querySelector('.totals');
+      if (ch.calls) {
+        totals.textContent = `${ch.calls.ok.toLocaleString()} ok · ${ch.calls.failed.toLocaleString()} failed · ${ch.calls.retried.toLocaleString()} retried`;
+        Object.assign(totals.dataset, { ok: ch.calls.ok, failed: ch.calls.failed, retried: ch.calls.retried });
+      }
       const present = new Set();
       for (const e of ch.endpoints) {
         present.add(e.endpoint);
-        s.endpoints.set(e.endpoint, e);
+        s.endpoints.set(e.endpoint, { ...e, seenAt: state.at });
         colorOf(s, e.endpoint);
         renderCard(s, e.endpoint);
       }
-      for (const [endpoint, d] of s.endpoints) {
-        if (!present.has(endpoint) && !d.gone) {
-          s.endpoints.set(endpoint, { ...d, gone: true });
-          s.live.delete(endpoint);
-          renderCard(s, endpoint);
-        }
+      // Gone from the server's list too (it keeps departed endpoints for a minute): drop the card.
+      for (const endpoint of [...s.endpoints.keys()]) {
+        if (present.has(endpoint)) continue;
+        s.endpoints.delete(endpoint);
+        s.live.delete(endpoint);
+        s.root.querySelector(`.card[data-endpoint="${CSS.escape(endpoint)}"]`)?.remove();
       }
     }
-    document.getElementById('proc').textContent = `pid ${state.pid}`;
+    document.getElementById('proc').textContent = `pid ${state.pid} · ${stamp(state.at)}`;
     renderXds(state.xds || []);
   }
 
@@ -207,7 +237,7 @@
         s.share.get(endpoint).push(e ? Math.round(e.share * 1000) / 10 : null);
         s.p50.get(endpoint).push(e ? e.p50 : null);
         s.p99.get(endpoint).push(e ? e.p99 : null);
-        if (e) s.live.set(endpoint, e);
+        if (e) s.live.set(endpoint, { ...e, seenAt: tick.at });
       }
       if (s.times.length > WINDOW) {
         s.times.shift();
@@ -223,7 +253,7 @@
 
   function addEvent(e) {
     const list = document.getElementById('events');
-    const time = new Date(e.at).toLocaleTimeString();
+    const time = stamp(e.at);
     const li = el(
       'li',
       { class: `ev-${e.event}`, 'data-event': e.event, ...(e.endpoint ? { 'data-endpoint': e.endpoint } : {}) },
@@ -256,7 +286,14 @@
       document.title = `${snap.title} dashboard`;
       document.getElementById('events').replaceChildren();
       for (const e of snap.events) addEvent(e);
+      // Start over from the snapshot: a restarted process has other endpoints and counters.
+      for (const s of services.values()) {
+        if (s.charts) for (const c of s.charts) c.destroy();
+        s.root.remove();
+      }
+      services.clear();
       applyState(snap.state);
+      for (const t of snap.ticks || []) applyTick(t);
     });
     source.addEventListener('event', (m) => addEvent(JSON.parse(m.data)));
     source.addEventListener('tick', (m) => applyTick(JSON.parse(m.data)));

@@ -30,7 +30,7 @@ function previousAttempts(metadata: Metadata | undefined): number {
   return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
-/** Counts retries, hedges and withheld retries of `service`'s calls; see the module comment. */
+/** Counts `service`'s calls by outcome, and their retries, hedges and withheld retries; see the module comment. */
 export function attemptCountingInterceptor(service: string, policy: AttemptPolicy): Interceptor {
   const s = clientAttemptStatsOf(service);
   const hedging = policy.hedging !== null;
@@ -38,7 +38,20 @@ export function attemptCountingInterceptor(service: string, policy: AttemptPolic
   const retryable = new Set((policy.hedging?.nonFatalStatusCodes ?? policy.retry?.retryableStatusCodes ?? []).map((n) => Status[n as keyof typeof Status]));
   const covered = idempotentMatcher(policy.idempotent);
   return (options, nextCall) => {
-    if (maxAttempts <= 1 || !covered(options.method_definition.path)) return new InterceptingCall(nextCall(options));
+    if (maxAttempts <= 1 || !covered(options.method_definition.path)) {
+      // Outcome only: the dashboard's ok / failed totals count every call.
+      return new InterceptingCall(nextCall(options), {
+        start(metadata, _listener, next) {
+          next(metadata, {
+            onReceiveStatus(st: StatusObject, nextStatus: (st: StatusObject) => void) {
+              if (st.code === Status.OK) s.ok++;
+              else s.failed++;
+              nextStatus(st);
+            },
+          });
+        },
+      });
+    }
     let before = 0;
     return new InterceptingCall(nextCall(options), {
       start(metadata, _listener, next) {
@@ -50,6 +63,8 @@ export function attemptCountingInterceptor(service: string, policy: AttemptPolic
           onReceiveStatus(st: StatusObject, nextStatus: (st: StatusObject) => void) {
             const n = Math.max(before, previousAttempts(st.metadata));
             s.calls++;
+            if (st.code === Status.OK) s.ok++;
+            else s.failed++;
             if (hedging) s.hedges += n;
             else s.retries += n;
             if (st.code !== Status.OK && retryable.has(st.code) && n + 1 < maxAttempts) s.withheld++;

@@ -23,7 +23,7 @@ import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { adminGuard, adminTokenError } from './admin-access.js';
 import { observedChannels, type ChannelState } from './channel-observer.js';
 import { onEvent, recentEvents, type HaEvent } from './events.js';
-import { LiveStats } from './live-stats.js';
+import { LiveStats, type Tick } from './live-stats.js';
 import { grpcHaMetricsRegistry } from './metrics.js';
 import type { ProxyState } from './proxy-state.js';
 import { registryWatchStats } from './registry-stats.js';
@@ -36,8 +36,10 @@ export const ADMIN_DEFAULTS = {
   host: '127.0.0.1',
   /** 0 picks a free port. */
   port: 0,
-  /** Seconds between ticks of the live stream. */
+  /** Milliseconds between ticks of the live stream. */
   tickMs: 1000,
+  /** Ticks kept and sent with the snapshot, so a page opened mid-run draws the last two minutes and current rates at once (the page's chart window). */
+  historyTicks: 120,
   /** EventSource waits this long before reconnecting (sent as the stream's `retry:`). */
   reconnectMs: 1000,
 };
@@ -104,24 +106,25 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'port'> = {
   const guard = adminGuard(options.host ?? ADMIN_DEFAULTS.host, options.token);
   const streams = new Set<ServerResponse>();
   const live = new LiveStats();
-  let ticker: NodeJS.Timeout | undefined;
+  const history: Tick[] = [];
   let unsubscribe: (() => void) | undefined;
   const send = (res: ServerResponse, event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  // Ticks run from the start, not from the first page: a page opened later gets the recent history
+  // in its snapshot, so its first paint already shows current rates rather than "–".
+  live.tick(options.channels?.()); // the baseline: the first tick covers one second, not the channel's life
+  const ticker = setInterval(() => {
+    const tick = live.tick(options.channels?.());
+    history.push(tick);
+    if (history.length > ADMIN_DEFAULTS.historyTicks) history.shift();
+    for (const res of streams) send(res, 'tick', tick);
+  }, ADMIN_DEFAULTS.tickMs);
+  ticker.unref();
   const startStreaming = () => {
-    if (ticker) return;
-    live.tick(options.channels?.()); // sets the baseline: the first tick covers one second, not the channel's life
-    ticker = setInterval(() => {
-      const tick = live.tick(options.channels?.());
-      for (const res of streams) send(res, 'tick', tick);
-    }, ADMIN_DEFAULTS.tickMs);
-    ticker.unref();
-    unsubscribe = onEvent((e: HaEvent) => {
+    unsubscribe ??= onEvent((e: HaEvent) => {
       for (const res of streams) send(res, 'event', e);
     });
   };
   const stopStreaming = () => {
-    clearInterval(ticker);
-    ticker = undefined;
     unsubscribe?.();
     unsubscribe = undefined;
   };
@@ -151,7 +154,7 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'port'> = {
       // "retry: ms" sets how soon EventSource reconnects (HTML Living Standard, server-sent events);
       // a reconnecting page gets the full snapshot again, so a restarted server leaves no gap.
       res.write(`retry: ${ADMIN_DEFAULTS.reconnectMs}\n\n`);
-      send(res, 'snapshot', { title: options.title ?? 'grpc-ha', state: adminState(options.proxy, options.channels), events: recentEvents() });
+      send(res, 'snapshot', { title: options.title ?? 'grpc-ha', state: adminState(options.proxy, options.channels), events: recentEvents(), ticks: history });
       streams.add(res);
       startStreaming();
       res.on('close', () => {
@@ -164,6 +167,7 @@ export function createAdminHandler(options: Omit<AdminServerOptions, 'port'> = {
   return {
     handle,
     close: () => {
+      clearInterval(ticker);
       stopStreaming();
       for (const res of streams) res.end();
       streams.clear();

@@ -9,6 +9,7 @@ import { splitTarget, targetService } from '../core/target-uri.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import type { EjectionCounters } from '../core/health/outlier-detector.js';
 import { CallStats } from './call-stats.js';
+import { clientAttemptStats } from './client-attempt-stats.js';
 import { emitEvent, type EventName } from './events.js';
 
 /**
@@ -44,6 +45,19 @@ export interface EndpointState extends EndpointLoadFields {
   readonly healthReason?: string;
   /** When its ejection ends (ms since the epoch), when ejected. */
   readonly ejectedUntil?: number;
+  /** When it left the channel's endpoint list (deregistered, or removed by its registry), ms since the epoch; `health` is then "gone". */
+  readonly departedAt?: number;
+}
+
+/** How long an endpoint that left a channel is still shown (greyed, "gone"), ms: long enough to see what happened. */
+export const DEPARTED_SHOWN_MS = 60_000;
+
+/** A client's calls to a service as the application saw them (after retries), from the attempt-counting interceptor. */
+export interface ClientCallTotals {
+  readonly ok: number;
+  readonly failed: number;
+  /** Extra attempts the retry policy sent (hedges included). */
+  readonly retried: number;
 }
 
 /** What an observed channel shows; its owner (the channel's health layer) implements it. */
@@ -73,6 +87,8 @@ export interface ChannelState {
   readonly panic: boolean;
   /** Outlier ejections: detected / enforced per detector, and overflow (Envoy's names). */
   readonly ejections?: EjectionCounters;
+  /** Calls of createClient clients of this service in this process, when there are any. */
+  readonly calls?: ClientCallTotals;
   readonly endpoints: readonly EndpointState[];
 }
 
@@ -92,6 +108,9 @@ export class ChannelObserver implements EndpointCallStats {
   /** Per endpoint call statistics, kept while the endpoint is in the channel's list. */
   readonly stats = new Map<string, CallStats>();
   private closed = false;
+  /** The endpoints seen last, and those that left within DEPARTED_SHOWN_MS (as last seen). */
+  private lastSeen = new Map<string, EndpointState>();
+  private readonly departed = new Map<string, EndpointState>();
 
   constructor(
     readonly policy: string,
@@ -126,16 +145,33 @@ export class ChannelObserver implements EndpointCallStats {
     emitEvent({ event, service: this.service, source: 'client', ...(endpoint ? { endpoint } : {}), ...(reason ? { reason } : {}) });
   }
 
+  /**
+   * The live state of every endpoint, then those that left the list within DEPARTED_SHOWN_MS, as
+   * last seen with health "gone": a deregistered or killed backend stays visible for a while.
+   */
+  endpoints(now = Date.now()): EndpointState[] {
+    const live = this.view.endpoints();
+    const current = new Map(live.map((e) => [e.endpoint, e]));
+    for (const [key, last] of this.lastSeen) {
+      if (!current.has(key)) this.departed.set(key, { ...last, connectivity: 'SHUTDOWN', health: 'gone', inFlight: 0, departedAt: now });
+    }
+    for (const [key, e] of this.departed) if (current.has(key) || now - e.departedAt! > DEPARTED_SHOWN_MS) this.departed.delete(key);
+    this.lastSeen = current;
+    return [...live, ...this.departed.values()];
+  }
+
   /** The channel's live state. */
   state(): ChannelState {
     const { panic, ejections } = this.view;
+    const calls = clientAttemptStats().get(this.service);
     return {
       id: this.id,
       service: this.service,
       policy: this.policy,
       panic,
       ...(ejections ? { ejections: structuredClone(ejections) } : {}),
-      endpoints: this.view.endpoints(),
+      ...(calls ? { calls: { ok: calls.ok, failed: calls.failed, retried: calls.retries + calls.hedges } } : {}),
+      endpoints: this.endpoints(),
     };
   }
 

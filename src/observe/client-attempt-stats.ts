@@ -1,10 +1,14 @@
 /**
- * Retries and hedges of this process's clients, per service, as /metrics reads them. The client's
- * attempt-counting interceptor (src/client/attempt-counting.ts) writes them.
+ * Calls, retries and hedges of this process's clients, per service, as /metrics and the dashboard
+ * read them. The client's attempt-counting interceptor (src/client/attempt-counting.ts) writes them.
  */
 
 /** Counters of one service's client calls. */
 export interface ClientAttemptStats {
+  /** Calls that ended OK, every method (after any retry: what the application saw). */
+  ok: number;
+  /** Calls that ended with another status, every method. */
+  failed: number;
   /** Calls finished of the methods the retry or hedging policy covers. */
   calls: number;
   /** Extra attempts sent by the retry policy. */
@@ -25,6 +29,6 @@ export function clientAttemptStats(): ReadonlyMap<string, ClientAttemptStats> {
 /** The counters of `service`, created on first use. */
 export function clientAttemptStatsOf(service: string): ClientAttemptStats {
   let stats = byService.get(service);
-  if (!stats) byService.set(service, (stats = { calls: 0, retries: 0, hedges: 0, withheld: 0 }));
+  if (!stats) byService.set(service, (stats = { ok: 0, failed: 0, calls: 0, retries: 0, hedges: 0, withheld: 0 }));
   return stats;
 }

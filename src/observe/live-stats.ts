@@ -4,7 +4,7 @@
  * second), in-flight calls and health — computed once for every open dashboard.
  */
 import { bucketQuantile } from './call-stats.js';
-import { observedChannels, type ChannelState } from './channel-observer.js';
+import { observedChannels, type ChannelState, type EndpointState } from './channel-observer.js';
 
 /** One endpoint's last second. */
 export interface EndpointTick {
@@ -17,7 +17,10 @@ export interface EndpointTick {
   readonly p50: number | null;
   readonly p99: number | null;
   readonly inFlight: number;
+  /** Its condition (healthy, ejected, not_serving, transient_failure, ...), with why and, when ejected, until when. */
   readonly health: string;
+  readonly healthReason?: string;
+  readonly ejectedUntil?: number;
 }
 
 /** One service's last second. */
@@ -30,6 +33,24 @@ export interface ServiceTick {
 export interface Tick {
   readonly at: number;
   readonly services: readonly ServiceTick[];
+}
+
+/** One endpoint's sums over the channels of its service. */
+interface Sums {
+  calls: number;
+  errors: number;
+  delta: Float64Array;
+  inFlight: number;
+  health: string;
+  healthReason?: string;
+  ejectedUntil?: number;
+}
+
+function condition(sums: Sums, from: EndpointState): Sums {
+  sums.health = from.health;
+  if (from.healthReason !== undefined) sums.healthReason = from.healthReason;
+  if (from.ejectedUntil !== undefined) sums.ejectedUntil = from.ejectedUntil;
+  return sums;
 }
 
 interface Previous {
@@ -49,9 +70,9 @@ export class LiveStats {
   tick(external: readonly ChannelState[] = []): Tick {
     const next = new Map<string, Previous>();
     // service → endpoint → sums over the channels of the service (two clients of one service add up)
-    const services = new Map<string, Map<string, { calls: number; errors: number; delta: Float64Array; inFlight: number; health: string }>>();
+    const services = new Map<string, Map<string, Sums>>();
     for (const channel of observedChannels()) {
-      const described = new Map(channel.view.endpoints().map((e) => [e.endpoint, e]));
+      const described = new Map(channel.endpoints().map((e) => [e.endpoint, e]));
       let endpoints = services.get(channel.service);
       if (!endpoints) services.set(channel.service, (endpoints = new Map()));
       for (const [endpoint, stats] of channel.stats) {
@@ -69,7 +90,7 @@ export class LiveStats {
         now.buckets.forEach((n, i) => (e.delta[i]! += n - (before?.buckets[i] ?? 0)));
         const d = described.get(endpoint);
         e.inFlight += d?.inFlight ?? 0;
-        if (d && e.health === 'unknown') e.health = d.health;
+        if (d && e.health === 'unknown') condition(e, d);
       }
     }
     for (const channel of external) {
@@ -82,7 +103,7 @@ export class LiveStats {
         next.set(key, now);
         const ok = now.finished[0]! - (before?.finished[0] ?? 0);
         const failed = now.finished[1]! - (before?.finished[1] ?? 0);
-        endpoints.set(d.endpoint, { calls: ok + failed, errors: failed, delta: new Float64Array(0), inFlight: d.inFlight, health: d.health });
+        endpoints.set(d.endpoint, condition({ calls: ok + failed, errors: failed, delta: new Float64Array(0), inFlight: d.inFlight, health: d.health }, d));
       }
     }
     this.previous = next;
@@ -103,6 +124,8 @@ export class LiveStats {
         p99: ms(e.delta, 0.99),
         inFlight: e.inFlight,
         health: e.health,
+        ...(e.healthReason !== undefined && { healthReason: e.healthReason }),
+        ...(e.ejectedUntil !== undefined && { ejectedUntil: e.ejectedUntil }),
       }));
       out.push({ service, endpoints: list.sort((a, b) => a.endpoint.localeCompare(b.endpoint)) });
     }
