@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition } from '@grpc/grpc-js';
-import type { ChannelCredentials, Client, ClientOptions, ClientReadableStream, ClientUnaryCall, GrpcObject, ServiceDefinition, ServiceError } from '@grpc/grpc-js';
+import type { CallOptions, ChannelCredentials, Client, ClientOptions, ClientReadableStream, ClientUnaryCall, GrpcObject, ServiceDefinition, ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
 /** A GetStock or WatchStock request. */
@@ -22,6 +22,7 @@ export interface Stock {
 /** A client of shop.Inventory. */
 export interface InventoryClient extends Client {
   getStock(request: StockRequest, callback: (error: ServiceError | null, stock?: Stock) => void): ClientUnaryCall;
+  getStock(request: StockRequest, options: CallOptions, callback: (error: ServiceError | null, stock?: Stock) => void): ClientUnaryCall;
   watchStock(request: StockRequest): ClientReadableStream<Stock>;
 }
 

@@ -47,7 +47,10 @@ export const weightsField = z
 export type CommonPolicyFields = z.input<z.ZodObject<{ weights: typeof weightsField } & typeof healthFields>>;
 
 /** The config a policy definition accepts, as written in a service config: its own fields and the common ones. */
-export type PolicyConfigInput<D> = D extends PolicyDefinition<infer _O, infer _N, infer S> ? z.input<S> & CommonPolicyFields : never;
+export type PolicyConfigInput<D> = D extends PolicyDefinition<infer _O, infer _N, infer S> ? OwnFields<z.input<S>> & CommonPolicyFields : never;
+
+/** A policy's own fields; none (zod types an empty object as `Record<string, never>`, which would forbid the common ones) is `{}`. */
+type OwnFields<T> = string extends keyof T ? object : T;
 
 /** The parsed config of one grpc-ha policy (grpc-js stores it in the service config as is). */
 export class PolicyConfig<Options = unknown> {
