@@ -7,7 +7,7 @@
 
 // Load-balancing policies for grpc-js channels.
 export { registerPolicies, POLICY_NAMES } from './grpc/register-policies.js';
-export { policyChannelOptions, type LoadBalancingConfigEntry, type ServiceConfigExtras } from './grpc/service-config.js';
+export { policyChannelOptions, type LoadBalancingConfigEntry, type PolicyName, type ServiceConfigExtras } from './grpc/service-config.js';
 export type { HealthCheckConfig } from './core/health/health-config.js';
 
 // Resilient clients: deadlines, retries within a budget, hedging, deadline propagation.
@@ -47,7 +47,7 @@ export { KubernetesDiscovery } from './discovery/kubernetes/kubernetes-discovery
 export { setDiscoveryLogger, type DiscoveryLogger } from './discovery/log.js';
 
 // Observability: the admin server (Prometheus metrics, state API, dashboard), state-change events.
-export { startAdminServer, createAdminHandler, type AdminServer, type AdminServerOptions } from './observe/admin-server.js';
+export { startAdminServer, type AdminServer, type AdminServerOptions } from './observe/admin-server.js';
 export { registerGrpcHaMetrics, grpcHaMetricsRegistry } from './observe/metrics.js';
 export { onEvent, recentEvents, type HaEvent, type EventName, type EventListener } from './observe/events.js';
 export { SERVICE_LABEL_OPTION } from './observe/channel-observer.js';

@@ -5,6 +5,9 @@
  * detection, slow start, panic threshold, backoff) with their defaults.
  */
 
+// The admin routes (metrics, state, dashboard) for a front end's own HTTP server, as the proxy's admin port serves them.
+export { createAdminHandler } from './observe/admin-server.js';
+
 // Your own policy around a pure picker.
 export { registerPolicy } from './grpc/register-policy.js';
 export { PolicyConfig, parsePolicyConfig, type PolicyDefinition } from './core/policies/policy-config.js';

@@ -3,6 +3,8 @@ import { createClient } from 'grpc-ha';
 import { InventoryClient, type Stock } from './inventory.js';
 
 const inventory = createClient(InventoryClient, 'file:///inventory', { idempotent: ['shop.Inventory'] });
+// Up to 5 s for a first instance to register, so the client may start before the servers.
+await new Promise<void>((resolve, reject) => inventory.waitForReady(Date.now() + 5000, (error) => (error ? reject(error) : resolve())));
 
 const getStock = (sku: string) =>
   new Promise<Stock>((resolve, reject) => inventory.getStock({ sku }, (error, stock) => (error ? reject(error) : resolve(stock!))));
