@@ -41,8 +41,9 @@ export const MIN_RERESOLUTION_MS_OPTION = 'grpc-ha.min_reresolution_ms';
 /** Default of {@link MIN_RERESOLUTION_MS_OPTION}. */
 export const DEFAULT_MIN_RERESOLUTION_MS = 1000;
 
-/** Channel options that resolve a discovery target through `registry` (merged over `base`). */
+/** Channel options that resolve a discovery target through `registry` (merged over `base`); registers the resolvers with grpc-js. */
 export function registryChannelOptions(registry: InstanceSource, base: ChannelOptions = {}): ChannelOptions {
+  registerResolvers();
   return { ...base, [REGISTRY_CHANNEL_OPTION]: registry };
 }
 
