@@ -71,6 +71,21 @@ describe('createClient rejects what would silently do nothing', () => {
     for (const ok of ['localhost:50051', '127.0.0.1:50051', 'dns:///localhost:50051', 'ipv4:127.0.0.1:1', 'unix:///tmp/x.sock']) client({}, ok)();
   });
 
+  it('policy names and fields are typed: tsc rejects what the run-time check rejects', () => {
+    // These lines compile only because tsc reports each error @ts-expect-error expects; the calls
+    // are never made. A policy name or field that compiled would break the build here.
+    const typed = (): unknown[] => [
+      // @ts-expect-error "peak-ewma" is not a policy name
+      createClient(EchoClient, 'ipv4:127.0.0.1:1', { policy: 'peak-ewma' }),
+      // @ts-expect-error decay is not a peak_ewma field (decayMs is)
+      createClient(EchoClient, 'ipv4:127.0.0.1:1', { policy: { peak_ewma: { decay: 1000 } } }),
+      // @ts-expect-error idempotant is not an option
+      createClient(EchoClient, 'ipv4:127.0.0.1:1', { idempotant: [] }),
+      policyChannelOptions({ ring_hash: { requestHashHeader: 'x-user-id', minRingSize: 64 } }), // a valid one compiles
+    ];
+    assert.equal(typeof typed, 'function');
+  });
+
   it('parseDiscoveryTarget takes a target as text', () => {
     const t = parseDiscoveryTarget('etcd://127.0.0.1:2379/shop/inventory');
     assert.equal(t.scheme, 'etcd');
