@@ -271,8 +271,8 @@ describe('k8s discovery: in-cluster auth and kubeconfig (fake API server over TL
     const lines: string[] = [];
     createInterface({ input: cli.stdout }).on('line', (line) => lines.push(line));
     try {
-      await waitFor('the first list', () => lines.some((l) => /echo:grpc: 1 instance/.test(l)), 5000);
-      assert.ok(lines.some((l) => l.includes(`${hostOf('p2')}:${port}`)), lines.join(' | '));
+      // The list's header and its instance line are two lines: wait for the instance, not only the header.
+      await waitFor('the first list', () => lines.some((l) => /echo:grpc: 1 instance/.test(l)) && lines.some((l) => l.includes(`${hostOf('p2')}:${port}`)), 5000);
       api.apply('staging', endpointSlice('echo', 'echo-y', [{ name: 'grpc', port }], [{ address: hostOf('p2') }, { address: hostOf('p1') }]));
       await waitFor('the change', () => lines.some((l) => /echo:grpc: 2 instances/.test(l)), 5000);
     } finally {
