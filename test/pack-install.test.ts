@@ -18,12 +18,13 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { OLDEST_GRPC_JS } from '../src/grpc/grpc-js-copy.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');
-/** The oldest grpc-js whose experimental balancer API grpc-ha uses (StatusOr endpoint lists came in 1.14.0). */
-const OLDEST_GRPC_JS = '1.14.0';
+/** The newest grpc-js below the peer range: what an app gets with --legacy-peer-deps on an older pin. */
+const BELOW_RANGE_GRPC_JS = '1.13.4';
 const PEER_RANGE = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies['@grpc/grpc-js'];
 
 async function npm(cwd: string, args: string[], timeoutMs: number): Promise<string> {
@@ -135,6 +136,19 @@ describe('npm pack, npm install into a fresh app', { timeout: 300_000 }, () => {
     const newest = grpcJsVersion(path.join(app, 'node_modules/@grpc/grpc-js'));
     assert.notEqual(newest, OLDEST_GRPC_JS);
     await compileAndCall(app);
+  });
+
+  it(`an app forcing grpc-js ${BELOW_RANGE_GRPC_JS} past the peer range gets a clear error naming the version needed`, async () => {
+    await npm(app, ['install', '--legacy-peer-deps', `@grpc/grpc-js@${BELOW_RANGE_GRPC_JS}`], 120_000);
+    try {
+      const client = await runClient(app, { GRPC_HA_LOG_LEVEL: 'warn' });
+      assert.notEqual(client.code, 0);
+      assert.match(client.out, /GRPC_JS_MISMATCH/);
+      assert.ok(client.out.includes(`>= ${OLDEST_GRPC_JS}`) && client.out.includes(BELOW_RANGE_GRPC_JS), client.out);
+      assert.doesNotMatch(client.out, /statusOrFromValue is not a function/);
+    } finally {
+      await npm(app, ['install', `@grpc/grpc-js@^1`], 120_000);
+    }
   });
 
   it('a second copy of grpc-js under grpc-ha is named in a clear error, not a DNS failure', async () => {

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ChannelCredentials, Client } from '@grpc/grpc-js';
+import { ChannelCredentials, Client, experimental } from '@grpc/grpc-js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 
 /** One copy of grpc-js: its folder and version. */
@@ -36,6 +36,25 @@ function copyAt(entry: string): GrpcJsCopy {
 /** The grpc-js grpc-ha registers its policies and resolvers in. */
 export function ownGrpcJs(): GrpcJsCopy {
   return copyAt(require.resolve('@grpc/grpc-js'));
+}
+
+/** The oldest grpc-js whose experimental balancer API grpc-ha builds on (the peer range's floor). */
+export const OLDEST_GRPC_JS = '1.14.0';
+
+/**
+ * Throws GrpcHaError(GRPC_JS_MISMATCH) when grpc-ha's grpc-js predates the API it needs. npm
+ * refuses such an install, but `--legacy-peer-deps` or `--force` lets it through, and the first
+ * resolution would then fail as "statusOrFromValue is not a function" deep inside a resolver.
+ * Feature-tested rather than version-compared: the StatusOr resolver results arrived in 1.14.0.
+ */
+export function assertSupportedGrpcJs(): void {
+  if (typeof (experimental as { statusOrFromValue?: unknown }).statusOrFromValue === 'function') return;
+  const own = ownGrpcJs();
+  throw new GrpcHaError(
+    ERROR_CODES.GRPC_JS_MISMATCH,
+    `grpc-ha needs @grpc/grpc-js >= ${OLDEST_GRPC_JS} (its experimental resolver API with StatusOr results); this app loads ${own.version} at ${own.dir}. ` +
+      `Install a supported one: npm install @grpc/grpc-js@^${OLDEST_GRPC_JS}`,
+  );
 }
 
 /** Every copy of grpc-js loaded in this process (grpc-js is CommonJS, so each sits in the module cache). */

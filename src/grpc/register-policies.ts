@@ -2,6 +2,7 @@
 import { POLICY_DEFINITIONS } from '../core/policies/catalogue.js';
 import { HEALTH_AWARE } from '../core/policies/health-aware-config.js';
 import type { PolicyDefinition } from '../core/policies/policy-config.js';
+import { assertSupportedGrpcJs } from './grpc-js-copy.js';
 import { registerHealthAwarePolicy } from './health-aware-policy.js';
 import { registerPolicy } from './register-policy.js';
 
@@ -12,6 +13,7 @@ const validators = new Map<string, (json: unknown) => unknown>();
 /** Registers all grpc-ha load-balancing policies (and the `health_aware` wrapper) with grpc-js. Idempotent; call before creating channels. */
 export function registerPolicies(): void {
   if (validators.size > 0) return;
+  assertSupportedGrpcJs();
   for (const definition of POLICY_DEFINITIONS) validators.set(definition.name, registerPolicy(definition as PolicyDefinition<unknown>));
   validators.set(HEALTH_AWARE, registerHealthAwarePolicy());
 }

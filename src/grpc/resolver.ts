@@ -22,6 +22,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
+import { assertSupportedGrpcJs } from './grpc-js-copy.js';
 import { withAttributes, type AttributedEndpoint, type EndpointAttributes } from './endpoint-attributes.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { splitAddress } from '../core/address.js';
@@ -319,6 +320,7 @@ let registered = false;
 /** Registers the file, etcd, consul, static, ha-dns and k8s resolvers with grpc-js. Idempotent; call before creating channels. */
 export function registerResolvers(): void {
   if (registered) return;
+  assertSupportedGrpcJs();
   registered = true;
   for (const scheme of DISCOVERY_SCHEMES) experimental.registerResolver(scheme, DiscoveryResolver);
 }
