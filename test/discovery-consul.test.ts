@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
 import { ConsulRegistry } from '../src/discovery/consul-registry.js';
 import type { ServiceInstance } from '../src/discovery/instance.js';
-import { registerResolvers } from '../src/grpc/resolver.js';
+import { registerResolvers, registryChannelOptions } from '../src/grpc/resolver.js';
+import { onEvent, type HaEvent } from '../src/observe/events.js';
 import { EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
@@ -113,6 +114,44 @@ describe('consul registry (fake agent)', { timeout: 60_000 }, () => {
     stop();
     await r1.close();
     await r2.close();
+  });
+
+  it('an agent that hangs mid blocking query is reported unreachable after wait + margin; calls keep their endpoints; recovery is reported', async () => {
+    const [a, b] = servers as [ExampleServer, ExampleServer];
+    // Long TTLs: the registrations are not what this is about.
+    const owner = new ConsulRegistry({ ...options(), check: { type: 'ttl', ttlS: 60 } });
+    const watcher = new ConsulRegistry({ ...options(), waitS: 1, requestTimeoutMs: 500 });
+    const events: HaEvent[] = [];
+    const stopEvents = onEvent((e) => e.service === 'hang' && e.event.startsWith('registry_') && events.push(e));
+    try {
+      await Promise.all([owner.register({ service: 'hang', address: a.address }).ready, owner.register({ service: 'hang', address: b.address }).ready]);
+      const echo = client(`consul://${consul.address}/hang`, registryChannelOptions(watcher, policyChannelOptions('round_robin')));
+      await waitFor('both instances', async () => (await spread(echo, 6)).size === 2);
+      await new Promise((r) => setTimeout(r, 200)); // the next blocking query is in flight
+      let failed = 0;
+      consul.hang();
+      const hungAt = performance.now();
+      try {
+        while (!events.some((e) => e.event === 'registry_unreachable') && performance.now() - hungAt < 6000) {
+          await unary(echo).catch(() => failed++);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const after = performance.now() - hungAt;
+        // The bound: wait 1 s × 17/16 + requestTimeoutMs 0.5 s = 1.56 s after the query began.
+        assert.ok(events.some((e) => e.event === 'registry_unreachable'), `no registry_unreachable within ${Math.round(after)} ms`);
+        assert.match(events[0]!.reason ?? '', /unreachable: no answer within 1563 ms \(a blocking query: wait 1 s/);
+      } finally {
+        consul.resume();
+      }
+      await waitFor('registry_recovered', () => events.some((e) => e.event === 'registry_recovered'), 8000);
+      for (let i = 0; i < 10; i++) await unary(echo).catch(() => failed++);
+      assert.equal(failed, 0);
+      assert.deepEqual(events.map((e) => e.event), ['registry_unreachable', 'registry_recovered']);
+    } finally {
+      stopEvents();
+      await watcher.close();
+      await owner.close();
+    }
   });
 
   it('rate-limits its blocking loop when the index does not move', async () => {

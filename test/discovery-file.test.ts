@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
@@ -16,6 +17,7 @@ import { registerResolvers } from '../src/grpc/resolver.js';
 import { ECHO_SERVICE_NAME, EchoClient } from '../src/example/echo-service.js';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import { policyChannelOptions } from '../src/grpc/service-config.js';
+import { observedChannels } from '../src/observe/channel-observer.js';
 import { captureLogs, spread, tempDir, waitFor } from './support/discovery.js';
 import { registryContract } from './support/registry-contract.js';
 
@@ -113,6 +115,43 @@ describe('file registry', { timeout: 60_000 }, () => {
     assert.equal((await spread(echo, 5)).get('a'), 5);
     stop();
     await r.close();
+  });
+
+  it('a torn entry keeps its last good entry and is logged once; a huge file is skipped unread; a hand-built channel is labelled by service', async () => {
+    const [a, b] = servers as [ExampleServer, ExampleServer];
+    const ra = registry.register({ service: 'torn', address: a.address });
+    await ra.ready;
+    // b's entry written by hand (as another tool would), so no refresh rewrites it during the test.
+    const file = registry.entryPath('torn', 'b');
+    const good = JSON.stringify({ format: 'grpc-ha-file-registry/1', service: 'torn', instanceId: 'b', address: b.address, pid: process.pid, hostname: os.hostname(), ttlMs: 60_000, updatedAt: Date.now() });
+    writeFileSync(file, good);
+    const echo = client('torn', policyChannelOptions('least_request'));
+    await waitFor('both instances', async () => (await spread(echo, 6)).size === 2);
+    const lists: string[][] = [];
+    const stop = registry.watch({ service: 'torn' }, { instances: (i) => lists.push(i.map((x) => x.instanceId).sort()), config: () => undefined, error: () => undefined });
+    await waitFor('the watch', () => lists.length > 0);
+    const before = logs.lines.length;
+    const torn = good.slice(0, good.length / 2);
+    let failed = 0;
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(file, torn); // in place, not renamed: a reader can see it half written
+      await new Promise((r) => setTimeout(r, registry.pollIntervalMs * 2));
+      const counts = await spread(echo, 4);
+      failed += counts.get('error') ?? 0;
+    }
+    writeFileSync(path.join(registry.serviceDir('torn'), 'huge.json'), Buffer.alloc(2 * 1024 * 1024, 0x20));
+    await waitFor('the huge file to be logged', () => logs.has('error', /huge\.json: it is 2097152 bytes, more than the 1048576/));
+    const counts = await spread(echo, 10);
+    assert.deepEqual([...counts.keys()].sort(), ['a', 'b']);
+    assert.equal(failed, 0);
+    stop();
+    assert.ok(lists.every((l) => l.includes('b')), `b stayed listed: ${JSON.stringify(lists)}`);
+    const tornLines = logs.lines.slice(before).filter((l) => l.level === 'error' && l.message.includes(path.basename(file)));
+    assert.equal(tornLines.length, 1, tornLines.map((l) => l.message).join(' | '));
+    assert.match(tornLines[0]!.message, /not JSON.*keeping its last good entry until its TTL runs out/);
+    // policyChannelOptions sets no service label: the resolver names the channel after the target's service.
+    assert.ok([...observedChannels()].some((c) => c.service === 'torn'), [...observedChannels()].map((c) => c.service).join(', '));
+    await ra.close();
   });
 
   it("a document's healthCheckConfig reaches grpc-ha's health checking", async () => {

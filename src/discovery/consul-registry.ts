@@ -22,7 +22,7 @@ import { DEFAULT_BACKOFF, registryBackoff, type BackoffOptions } from './backoff
 import { formatAddress, parseAddress } from '../core/address.js';
 import { checkInstance, parseRegistration, type ServiceInstanceInput, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
-import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
+import { BadEntryLog, loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';
 import { serviceConfigText } from './service-config-doc.js';
 import { WatchHub, type WatchSource } from './watch-hub.js';
@@ -58,7 +58,7 @@ export interface ConsulRegistryOptions {
   readonly waitS?: number;
   /** Least time between the starts of two queries of one watch, ms. Defaults to 200. */
   readonly minQueryIntervalMs?: number;
-  /** Deadline of non-blocking requests, ms. Defaults to 5000. */
+  /** Deadline of non-blocking requests, ms; a blocking query gets `waitS` × 17/16 (Consul's jitter) plus this. Defaults to 5000. */
   readonly requestTimeoutMs?: number;
   /** KV prefix of central service config documents: `<kvPrefix><service>`. Defaults to "grpc-ha/service-config/". */
   readonly kvPrefix?: string;
@@ -133,7 +133,8 @@ export class ConsulRegistry implements Registry {
   readonly waitS: number;
   /** Least time between two queries of one watch, ms. */
   readonly minQueryIntervalMs: number;
-  private readonly requestTimeoutMs: number;
+  /** Deadline of non-blocking requests, and margin of blocking ones over their wait, ms. */
+  readonly requestTimeoutMs: number;
   private readonly kvPrefix: string;
   private readonly backoff: BackoffOptions;
   private readonly logger: DiscoveryLogger;
@@ -339,7 +340,7 @@ export function decodeHealthEntry(service: string, entry: HealthEntry): { ok: tr
 class ConsulServiceWatch implements WatchSource {
   private readonly abort = new AbortController();
   private readonly outage: OutageLog;
-  private readonly skipped = new Set<string>();
+  private readonly skipped: BadEntryLog;
 
   constructor(
     private readonly registry: ConsulRegistry,
@@ -347,6 +348,7 @@ class ConsulServiceWatch implements WatchSource {
     private readonly sink: WatchHandler,
   ) {
     this.outage = new OutageLog(registry.log, `${registry.description}: watching ${query.service}`, query.service);
+    this.skipped = new BadEntryLog(registry.log, registry.description);
     const params = [`passing`];
     if (query.datacenter !== undefined) params.push(`dc=${encodeURIComponent(query.datacenter)}`);
     for (const tag of query.tags ?? []) params.push(`tag=${encodeURIComponent(tag)}`);
@@ -372,10 +374,7 @@ class ConsulServiceWatch implements WatchSource {
           instances.push(decoded.instance);
         } else {
           const mark = JSON.stringify(entry.Service ?? entry);
-          if (!this.skipped.has(mark)) {
-            this.skipped.add(mark);
-            this.registry.log('error', `${this.registry.description}: skipping an instance of ${query.service}: ${decoded.reason}`);
-          }
+          this.skipped.report(`${query.service}/${entry.Service?.ID ?? mark}`, mark, `${this.registry.description}: skipping an instance of ${query.service}: ${decoded.reason}`);
         }
       }
       this.sink.instances(instances);
@@ -400,9 +399,18 @@ class ConsulServiceWatch implements WatchSource {
       lastStart = performance.now();
       try {
         const url = index > 0 ? `${pathAndQuery}${separator}index=${index}&wait=${waitS}s` : pathAndQuery;
-        // Consul adds up to wait/16 of jitter to the wait; allow that plus a request timeout.
-        const timeout = AbortSignal.timeout(index > 0 ? (waitS * 1000 * 17) / 16 + 5000 : 5000);
-        const response = await this.registry.call('GET', url, undefined, AbortSignal.any([this.abort.signal, timeout]));
+        // Consul adds up to wait/16 of jitter to the wait; allow that plus a request timeout. An
+        // agent that hangs mid query (stopped, stuck raft) is then an outage, not a silent freeze.
+        const timeoutMs = Math.ceil(index > 0 ? (waitS * 1000 * 17) / 16 + this.registry.requestTimeoutMs : this.registry.requestTimeoutMs);
+        const timeout = AbortSignal.timeout(timeoutMs);
+        let response: Response;
+        try {
+          response = await this.registry.call('GET', url, undefined, AbortSignal.any([this.abort.signal, timeout]));
+        } catch (error) {
+          if (!timeout.aborted || this.abort.signal.aborted) throw error;
+          const blocking = index > 0 ? ` (a blocking query: wait ${waitS} s + ${waitS / 16} s jitter + requestTimeoutMs)` : ' (requestTimeoutMs)';
+          throw new GrpcHaError(ERROR_CODES.REGISTRY_UNAVAILABLE, `${this.registry.description} unreachable: no answer within ${timeoutMs} ms${blocking}`, { cause: error });
+        }
         if (response.status !== 200 && response.status !== 404) {
           const text = await response.text();
           throw new GrpcHaError(ERROR_CODES.REGISTRY_UNAVAILABLE, `${this.registry.description} answered ${response.status}: ${text.trim().slice(0, 200)}`);

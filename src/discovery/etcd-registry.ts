@@ -7,14 +7,24 @@
  * the lease expires. When the lease is lost (etcd unreachable for longer than the TTL, or etcd
  * says it expired) or the key is gone, the entry is written again under a new lease.
  *
- * Discovery: get the prefix, then watch it from the revision after the get. Unlike the Go
+ * Discovery: get the prefix (in pages at one revision: etcd-range-read.ts), then watch it from
+ * the revision after the get. Unlike the Go
  * resolver — which stops on a watch error, leaving the client with a frozen endpoint list — a
  * watch cancelled by the server (its start revision was compacted) or a stream that reconnects
  * after an outage leads to a fresh get and a watch resumed from that get's revision; events
  * older than the listing are dropped, so nothing is applied twice or out of order.
+ *
+ * Edges (docs/discovery.md "Bounds"): the connection sends gRPC keepalive pings while a watch is
+ * open — a hung etcd (SIGSTOP, a frozen VM) answers no ping, grpc-js drops the connection after
+ * `keepaliveTimeoutMs`, and the watch reports the outage like a closed stream; the Go client's
+ * DialKeepAliveTime/DialKeepAliveTimeout do the same. While etcd is down the connection and the
+ * watches try again at least every `reconnectMaxMs`, so a registration made once it is back
+ * reaches clients within about that. Errors etcd answered (permission denied, a value over the
+ * receive limit) are reported as what they are and retried on the slower `backoff`.
  */
 import { ExponentialBackoff, noop, type IBackoff } from 'cockatiel';
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { EtcdRangeReader, etcdUnreachable, type EtcdRange, type KvEntry } from './etcd-range-read.js';
 import { z } from 'zod';
 import { integer, parseConfig } from '../core/parse-config.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
@@ -24,7 +34,7 @@ import { decodeEndpoint, encodeEndpoint, endpointKey, endpointPrefix } from './e
 import { parseAddress } from '../core/address.js';
 import { parseRegistration, type ServiceInstanceInput, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
-import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
+import { BadEntryLog, loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';
 import { serviceConfigText } from './service-config-doc.js';
 import { WatchHub, type WatchSource } from './watch-hub.js';
@@ -55,8 +65,16 @@ export interface EtcdRegistryOptions {
   readonly checkIntervalMs?: number;
   /** Key prefix of central service config documents: `<configPrefix><service>`. Defaults to "grpc-ha/service-config/". */
   readonly configPrefix?: string;
-  /** Retry timing of lists, registrations and watch reconnects. Defaults to 100 ms doubling to 5 s. */
+  /** Retry timing of registrations, and of lists etcd refused. Defaults to 100 ms doubling to 5 s. */
   readonly backoff?: BackoffOptions;
+  /** Largest wait between two attempts to reach etcd while it is down (connection, watch re-list), ms: a registration made once etcd is back reaches clients within about this. Defaults to 500. */
+  readonly reconnectMaxMs?: number;
+  /** gRPC keepalive ping interval while a watch or lease stream is open, ms; etcd answers GOAWAY to pings more frequent than its --grpc-keepalive-min-time (5 s by default). Defaults to 10000. */
+  readonly keepaliveMs?: number;
+  /** How long a keepalive ping may go unanswered before the connection counts as dead, ms: a hung etcd is reported within keepaliveMs + keepaliveTimeoutMs. Defaults to 5000. */
+  readonly keepaliveTimeoutMs?: number;
+  /** Largest answer accepted from etcd, bytes: listings are paged well under it; a single value or watch batch above it is an error naming this option. Defaults to 16 MiB. */
+  readonly maxReceiveBytes?: number;
   /** Where to log. */
   readonly logger?: DiscoveryLogger;
 }
@@ -67,6 +85,10 @@ export const ETCD_REGISTRY_DEFAULTS = {
   leaseTtlS: 10,
   requestTimeoutMs: 5000,
   configPrefix: 'grpc-ha/service-config/',
+  reconnectMaxMs: 500,
+  keepaliveMs: 10_000,
+  keepaliveTimeoutMs: 5000,
+  maxReceiveBytes: 16 * 1024 * 1024,
 } as const;
 
 const optionsSchema = z
@@ -82,6 +104,10 @@ const optionsSchema = z
     checkIntervalMs: integer(10).optional(),
     configPrefix: z.string().min(1, { error: 'must not be empty' }).optional(),
     backoff: z.unknown().optional(),
+    reconnectMaxMs: integer(10, 60_000).optional(),
+    keepaliveMs: integer(1000).optional(),
+    keepaliveTimeoutMs: integer(100).optional(),
+    maxReceiveBytes: integer(1024).optional(),
     logger: z.unknown().optional(),
   })
   .strict();
@@ -98,7 +124,10 @@ export class EtcdRegistry implements Registry {
   private readonly checkIntervalMs: number;
   private readonly configPrefix: string;
   private readonly backoff: BackoffOptions;
+  private readonly reconnectMaxMs: number;
+  private readonly maxReceiveBytes: number;
   private readonly logger: DiscoveryLogger;
+  private readonly badEntries: BadEntryLog;
   private readonly hub: WatchHub;
   private readonly registrations = new Set<KeptRegistration>();
 
@@ -110,8 +139,11 @@ export class EtcdRegistry implements Registry {
     this.checkIntervalMs = o.checkIntervalMs ?? (this.leaseTtlS * 1000) / 2;
     this.configPrefix = o.configPrefix ?? ETCD_REGISTRY_DEFAULTS.configPrefix;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.reconnectMaxMs = o.reconnectMaxMs ?? ETCD_REGISTRY_DEFAULTS.reconnectMaxMs;
+    this.maxReceiveBytes = o.maxReceiveBytes ?? ETCD_REGISTRY_DEFAULTS.maxReceiveBytes;
     this.logger = loggerOr(options.logger);
     this.description = `etcd ${endpoints.join(',')}`;
+    this.badEntries = new BadEntryLog(this.logger, this.description);
     this.hub = new WatchHub(this.startWatch, this.logger);
     const requestTimeoutMs = o.requestTimeoutMs ?? ETCD_REGISTRY_DEFAULTS.requestTimeoutMs;
     const tls = o.tls;
@@ -124,6 +156,14 @@ export class EtcdRegistry implements Registry {
         ? { credentials: { rootCertificate: material.ca as Buffer, privateKey: material.key, certChain: material.cert } }
         : {}),
       dialTimeout: requestTimeoutMs,
+      grpcOptions: {
+        'grpc.keepalive_time_ms': o.keepaliveMs ?? ETCD_REGISTRY_DEFAULTS.keepaliveMs,
+        'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? ETCD_REGISTRY_DEFAULTS.keepaliveTimeoutMs,
+        // grpc-js's own reconnect backoff grows to 120 s; etcd should be found again within reconnectMaxMs.
+        'grpc.initial_reconnect_backoff_ms': Math.min(this.backoff.initialMs ?? DEFAULT_BACKOFF.initialMs, this.reconnectMaxMs),
+        'grpc.max_reconnect_backoff_ms': this.reconnectMaxMs,
+        'grpc.max_receive_message_length': this.maxReceiveBytes,
+      },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
       // Our own loops retry with backoff and log outages; etcd3's default retries and 5 s circuit
       // breaker would only delay noticing that etcd is back.
@@ -131,7 +171,7 @@ export class EtcdRegistry implements Registry {
         host: () => noop,
         global: noop,
         // etcd3 types this as an IBackoff but calls .next() on it, as on a factory (namespace.js).
-        watchBackoff: new ExponentialBackoff({ initialDelay: this.backoff.initialMs, maxDelay: this.backoff.maxMs }) as unknown as IBackoff<unknown>,
+        watchBackoff: new ExponentialBackoff({ initialDelay: Math.min(this.backoff.initialMs ?? DEFAULT_BACKOFF.initialMs, this.reconnectMaxMs), maxDelay: this.reconnectMaxMs }) as unknown as IBackoff<unknown>,
       },
     });
   }
@@ -238,38 +278,43 @@ export class EtcdRegistry implements Registry {
     return this.description;
   }
 
+  private rangeWatch(range: EtcdRange, onError: (error: unknown) => void, onChange: (kvs: ReadonlyMap<string, KvEntry>) => void): EtcdRangeWatch {
+    const reader = new EtcdRangeReader(this.client, range, this.maxReceiveBytes);
+    return new EtcdRangeWatch(this.client, range, reader, { backoff: this.backoff, reconnectMaxMs: this.reconnectMaxMs }, this.logger, onError, onChange);
+  }
+
   private readonly startWatch = (query: ServiceQuery, sink: WatchHandler): WatchSource => {
     const outage = new OutageLog(this.logger, `${this.description}: watching ${query.service}`, query.service);
-    const skipped = new Set<string>();
     const fail = (error: unknown) => {
+      // "Unreachable" only when etcd did not answer: a refusal or an oversized answer says what it is.
+      const what = etcdUnreachable(error) ? 'unreachable while watching' : 'refused or failed watching';
       const wrapped = new GrpcHaError(
         ERROR_CODES.REGISTRY_UNAVAILABLE,
-        `${this.description} unreachable while watching ${query.service}: ${(error as Error)?.message ?? String(error)}`,
+        `${this.description} ${what} ${query.service}: ${(error as Error)?.message ?? String(error)}`,
         { cause: error },
       );
       outage.failed(wrapped, 'keeping the last known instances');
       sink.error(wrapped);
     };
     const prefix = endpointPrefix(query.service);
-    const endpoints = new EtcdRangeWatch(this.client, { prefix }, this.backoff, this.logger, fail, (kvs) => {
+    const endpoints = this.rangeWatch({ prefix }, fail, (kvs) => {
       outage.ok();
       const instances: ServiceInstance[] = [];
-      for (const [key, { value, mod }] of kvs) {
+      for (const [key, { value }] of kvs) {
         const decoded = decodeEndpoint(query.service, key, value);
-        const mark = `${key}@${mod}`;
         if (!decoded.ok || decoded.warning) {
-          if (!skipped.has(mark)) {
-            skipped.add(mark);
-            this.logger('error', `${this.description}: ${decoded.ok ? '' : 'skipping '}${key}: ${decoded.ok ? decoded.warning : decoded.reason}`);
-          }
+          // Once per key and value, for every watch of this registry: not on each revision or list.
+          this.badEntries.report(key, value, `${this.description}: ${decoded.ok ? '' : 'skipping '}${key}: ${decoded.ok ? decoded.warning : decoded.reason}`);
           if (!decoded.ok) continue;
+        } else {
+          this.badEntries.clear(key);
         }
         if ((query.tags ?? []).every((t) => decoded.instance.tags?.includes(t))) instances.push(decoded.instance);
       }
       sink.instances(instances);
     });
     const configKey = this.configKey(query.service);
-    const config = new EtcdRangeWatch(this.client, { key: configKey }, this.backoff, this.logger, fail, (kvs) => {
+    const config = this.rangeWatch({ key: configKey }, fail, (kvs) => {
       outage.ok();
       sink.config(kvs.get(configKey)?.value ?? null);
     });
@@ -293,7 +338,7 @@ interface KvEvent {
 
 /** Get-then-watch of one key or prefix, with re-list on reconnect and on cancellation; see the module doc. */
 class EtcdRangeWatch {
-  private kvs = new Map<string, { value: string; mod: number }>();
+  private kvs = new Map<string, KvEntry>();
   private baseline = 0;
   private watcher: Watcher | null = null;
   private listing = false;
@@ -302,16 +347,19 @@ class EtcdRangeWatch {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
+  private readonly reconnectMaxMs: number;
 
   constructor(
     private readonly client: Etcd3,
-    private readonly range: { readonly prefix: string } | { readonly key: string },
-    backoff: BackoffOptions,
+    private readonly range: EtcdRange,
+    private readonly reader: EtcdRangeReader,
+    timing: { readonly backoff: BackoffOptions; readonly reconnectMaxMs: number },
     private readonly logger: DiscoveryLogger,
     private readonly onError: (error: unknown) => void,
-    private readonly onChange: (kvs: ReadonlyMap<string, { value: string; mod: number }>) => void,
+    private readonly onChange: (kvs: ReadonlyMap<string, KvEntry>) => void,
   ) {
-    this.backoff = registryBackoff(backoff);
+    this.backoff = registryBackoff(timing.backoff);
+    this.reconnectMaxMs = timing.reconnectMaxMs;
   }
 
   start(): void {
@@ -334,13 +382,10 @@ class EtcdRangeWatch {
     this.buffered = [];
     clearTimeout(this.timer);
     try {
-      const response =
-        'prefix' in this.range
-          ? await this.client.getAll().prefix(this.range.prefix).exec()
-          : await this.client.get(this.range.key).exec();
+      const listing = await this.reader.read();
       if (this.stopped) return;
-      this.baseline = Number(response.header.revision);
-      this.kvs = new Map(response.kvs.map((kv) => [kv.key.toString(), { value: kv.value.toString(), mod: Number(kv.mod_revision) }]));
+      this.baseline = listing.revision;
+      this.kvs = listing.kvs;
       this.listing = false;
       for (const event of this.buffered) this.apply(event);
       this.buffered = [];
@@ -353,7 +398,7 @@ class EtcdRangeWatch {
       this.listing = false;
       if (this.stopped) return;
       this.onError(error);
-      this.scheduleRelist();
+      this.scheduleRelist(error);
       return;
     }
     if (this.listAgain) {
@@ -362,10 +407,12 @@ class EtcdRangeWatch {
     }
   }
 
-  private scheduleRelist(): void {
+  /** Lists again after the backoff; at most reconnectMaxMs while etcd does not answer, so it is found again soon after it returns. */
+  private scheduleRelist(error: unknown): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.relist(), this.backoff.next());
+    const delay = etcdUnreachable(error) ? Math.min(this.backoff.next(), this.reconnectMaxMs) : this.backoff.next();
+    this.timer = setTimeout(() => void this.relist(), delay);
     this.timer.unref();
   }
 
@@ -386,7 +433,7 @@ class EtcdRangeWatch {
       // from the listing's revision, which cannot be compacted.
       this.dropWatcher();
       this.onError(error);
-      this.scheduleRelist();
+      this.scheduleRelist(error);
     });
     watcher.on('error', (error) => {
       // The server cancelled the watch (e.g. "mvcc: required revision has been compacted"):

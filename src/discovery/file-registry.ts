@@ -10,7 +10,10 @@
  * never a torn one. An entry counts as live while its writer refreshes it within its TTL and, on
  * this host, while the writing process exists (checked by pid), so a killed process disappears
  * at the next scan. Watchers scan on every inotify event and at least every `pollIntervalMs`;
- * files that are not valid entries are logged once and skipped.
+ * files that are not valid entries are logged once per content and skipped. A file that turns
+ * bad after it was good — torn by a writer that does not rename, or truncated — keeps its last
+ * good entry until that entry's own TTL runs out, so one bad write does not drop an instance.
+ * Files above MAX_FILE_BYTES are not read (a registry is no place for them).
  */
 import { watch as fsWatch, unlinkSync, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
@@ -22,7 +25,7 @@ import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import type { BackoffOptions } from './backoff.js';
 import { checkInstance, parseRegistration, type ServiceInstanceInput, type ServiceInstance } from './instance.js';
 import { KeptRegistration } from './kept-registration.js';
-import { loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
+import { BadEntryLog, loggerOr, OutageLog, type DiscoveryLogger } from './log.js';
 import type { RegisterOptions, Registration, Registry, ServiceQuery, Unsubscribe, WatchHandler } from './registry.js';
 import { serviceConfigText } from './service-config-doc.js';
 import { WatchHub, type WatchSource } from './watch-hub.js';
@@ -81,6 +84,8 @@ const FORMAT = 'grpc-ha-file-registry/1';
 const HOSTNAME = os.hostname();
 /** Temporary files older than this are leftovers of a crashed writer and are removed. */
 const STALE_TMP_MS = 60_000;
+/** Largest entry or config file read, bytes: an entry is a few hundred bytes; etcd's own default request limit is 1.5 MiB. */
+export const MAX_FILE_BYTES = 1024 * 1024;
 
 /** The embedded file registry; see the module doc. */
 export class FileRegistry implements Registry {
@@ -96,6 +101,8 @@ export class FileRegistry implements Registry {
   /** Largest time between scans of a watched service, ms. */
   readonly pollIntervalMs: number;
   private readonly logger: DiscoveryLogger;
+  /** Bad files, logged once per path and content for every watch of this registry. */
+  readonly badEntries: BadEntryLog;
   private readonly backoff: BackoffOptions | undefined;
   private readonly hub: WatchHub;
   private readonly registrations = new Set<KeptRegistration>();
@@ -114,6 +121,7 @@ export class FileRegistry implements Registry {
     }
     this.pollIntervalMs = o.pollIntervalMs ?? FILE_REGISTRY_DEFAULTS.pollIntervalMs;
     this.logger = loggerOr(options.logger);
+    this.badEntries = new BadEntryLog(this.logger, 'file');
     this.backoff = options.backoff;
     this.description = `file registry ${this.dir}`;
     this.hub = new WatchHub((query, sink) => new FileServiceWatch(this, query, sink), this.logger);
@@ -244,7 +252,8 @@ export class FileRegistry implements Registry {
 class FileServiceWatch implements WatchSource {
   private readonly serviceDir: string;
   private readonly configFile: string;
-  private readonly cache = new Map<string, { signature: string; entry: EntryFile | null }>();
+  /** Per file: the version last read, its entry (null: bad), and the last good entry it held. */
+  private readonly cache = new Map<string, { signature: string; entry: EntryFile | null; lastGood: EntryFile | null }>();
   private configSignature: string | null | undefined;
   private readonly poll: NodeJS.Timeout;
   private dirWatcher: FSWatcher | null = null;
@@ -356,6 +365,12 @@ class FileServiceWatch implements WatchSource {
       const s = await stat(this.configFile);
       signature = `${s.ino}:${s.size}:${s.mtimeMs}`;
       if (signature === this.configSignature) return undefined;
+      if (s.size > MAX_FILE_BYTES) {
+        // Not read: the last document stays in force, as with an invalid one.
+        this.configSignature = signature;
+        this.registry.badEntries.report(this.configFile, `size ${s.size}`, `${this.registry.description}: ignoring ${this.configFile}: ${tooLarge(s.size)}`);
+        return undefined;
+      }
       text = await readFile(this.configFile, 'utf8');
     } catch (error) {
       if (!isMissing(error)) throw error;
@@ -403,29 +418,48 @@ class FileServiceWatch implements WatchSource {
     return live;
   }
 
-  /** The decoded entry (null: invalid, logged once per version), or undefined when the file is gone. */
+  /**
+   * The entry in force (null: invalid and never good, logged once per content), or undefined
+   * when the file is gone. An invalid version of a file that held a good entry keeps that entry.
+   */
   private async readEntry(name: string, file: string): Promise<EntryFile | null | undefined> {
     let signature = '';
+    let content: string;
     let decoded: ReturnType<typeof decodeEntry>;
+    const cached = this.cache.get(name);
     try {
       const s = await stat(file);
       signature = `${s.ino}:${s.size}:${s.mtimeMs}`;
-      const cached = this.cache.get(name);
-      if (cached?.signature === signature) return cached.entry;
-      decoded = decodeEntry(await readFile(file, 'utf8'), this.query.service);
+      if (cached?.signature === signature) return cached.entry ?? cached.lastGood;
+      if (s.size > MAX_FILE_BYTES) {
+        content = `size ${s.size}`;
+        decoded = { ok: false, reason: tooLarge(s.size) };
+      } else {
+        content = await readFile(file, 'utf8');
+        decoded = decodeEntry(content, this.query.service);
+      }
     } catch (error) {
       if (isMissing(error)) return undefined;
       // One unreadable file (a directory, no permission) must not hide the others.
       decoded = { ok: false, reason: `cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
       signature ||= decoded.reason;
+      content = decoded.reason;
     }
-    if (!decoded.ok && this.cache.get(name)?.signature !== signature) {
-      this.registry.log('error', `${this.registry.description}: skipping ${file}: ${decoded.reason}`);
+    const lastGood = decoded.ok ? decoded.entry : (cached?.lastGood ?? null);
+    if (decoded.ok) {
+      this.registry.badEntries.clear(file);
+    } else {
+      const kept = lastGood ? '; keeping its last good entry until its TTL runs out' : '';
+      this.registry.badEntries.report(file, content, `${this.registry.description}: skipping ${file}: ${decoded.reason}${kept}`);
     }
     const entry = decoded.ok ? decoded.entry : null;
-    this.cache.set(name, { signature, entry });
-    return entry;
+    this.cache.set(name, { signature, entry, lastGood });
+    return entry ?? lastGood;
   }
+}
+
+function tooLarge(size: number): string {
+  return `it is ${size} bytes, more than the ${MAX_FILE_BYTES} a registry file may hold`;
 }
 
 /** Decodes an entry file; never throws. */

@@ -87,3 +87,43 @@ export class OutageLog {
     this.failures = 0;
   }
 }
+
+/** How many distinct bad entries a {@link BadEntryLog} remembers; the oldest is forgotten first. */
+const BAD_ENTRIES_REMEMBERED = 10_000;
+
+/** What each scope's bad entries were logged with, shared by every registry of the process. */
+const badEntriesByScope = new Map<string, Map<string, string>>();
+
+/**
+ * Logs each bad registry entry (garbage value, unresolvable address, torn file) once per key and
+ * content, however often it is read again: on every revision, list change, channel or registry
+ * instance of the process that reads the same storage (`scope`: the etcd endpoints, "file" for
+ * absolute paths). A key that turns good is forgotten, so breaking it again is logged again.
+ * Bounded: at most 10,000 keys per scope.
+ */
+export class BadEntryLog {
+  private readonly logged: Map<string, string>;
+
+  constructor(
+    private readonly logger: DiscoveryLogger,
+    scope: string,
+  ) {
+    let logged = badEntriesByScope.get(scope);
+    if (!logged) badEntriesByScope.set(scope, (logged = new Map()));
+    this.logged = logged;
+  }
+
+  /** Logs `message` at ERROR unless `key` was already logged with this `content`. */
+  report(key: string, content: string, message: string): void {
+    if (this.logged.get(key) === content) return;
+    this.logged.delete(key); // re-insert: the Map's order is the eviction order
+    this.logged.set(key, content);
+    if (this.logged.size > BAD_ENTRIES_REMEMBERED) this.logged.delete(this.logged.keys().next().value!);
+    this.logger('error', message);
+  }
+
+  /** `key` is good (or gone): a later bad content is logged again. */
+  clear(key: string): void {
+    this.logged.delete(key);
+  }
+}

@@ -28,7 +28,8 @@ import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
 import { splitAddress } from '../core/address.js';
 import { type ServiceInstance } from '../discovery/instance.js';
 import { recordResolution, registryWatch } from '../observe/registry-stats.js';
-import { loggerOr, type DiscoveryLogger } from '../discovery/log.js';
+import { BadEntryLog, loggerOr, type DiscoveryLogger } from '../discovery/log.js';
+import { SERVICE_LABEL_OPTION } from '../observe/channel-observer.js';
 import type { InstanceSource, Unsubscribe } from '../discovery/registry.js';
 import { dnsDefaultAuthority, parseDnsName } from '../discovery/dns/dns-name.js';
 import { kubernetesDefaultAuthority, parseKubernetesName } from '../discovery/kubernetes/kubernetes-name.js';
@@ -97,6 +98,8 @@ class DiscoveryResolver implements experimental.Resolver {
   private readonly ignoreServiceConfig: boolean;
   private readonly minReresolutionMs: number;
   private readonly logger: DiscoveryLogger;
+  /** The service label of the channel's metrics and events, when the channel set none (a client built by hand). */
+  private readonly serviceLabel: string | undefined;
   private session: Session | null = null;
   private lastResync = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -124,6 +127,7 @@ class DiscoveryResolver implements experimental.Resolver {
     const min = options[MIN_RERESOLUTION_MS_OPTION];
     this.minReresolutionMs = typeof min === 'number' && min >= 0 ? min : DEFAULT_MIN_RERESOLUTION_MS;
     this.logger = loggerOr(undefined);
+    this.serviceLabel = options[SERVICE_LABEL_OPTION] === undefined ? this.target.query.service : undefined;
   }
 
   updateResolution(): void {
@@ -261,7 +265,7 @@ class DiscoveryResolver implements experimental.Resolver {
   private async emit(session: Session): Promise<void> {
     const seq = ++session.emitSeq;
     const instances = session.instances ?? [];
-    const endpoints = await toEndpoints(instances, this.logger);
+    const endpoints = await toEndpoints(instances, this.logger, unresolvable);
     if (this.session !== session || seq !== session.emitSeq) return;
     session.failedBeforeFirstResult = false;
     const note = instances.length === 0 ? `no instances of ${this.target.query.service} in ${session.registry.description}` : '';
@@ -270,7 +274,12 @@ class DiscoveryResolver implements experimental.Resolver {
     // grpc-js merges these attributes over the channel options its balancers see: policies that
     // read the service config from there (grpc-ha's health checking: healthCheckConfig) then see
     // the registry's document rather than the channel's own.
-    const attributes = useConfig ? { 'grpc.service_config': session.configText } : {};
+    // The same merge names the channel's metrics and events after the target's service rather
+    // than "<policy>#<n>" when the channel was built by hand (createClient sets the label itself).
+    const attributes = {
+      ...(useConfig ? { 'grpc.service_config': session.configText } : {}),
+      ...(this.serviceLabel === undefined ? {} : { [SERVICE_LABEL_OPTION]: this.serviceLabel }),
+    };
     if (endpoints.length === 0 && !session.hadEndpoints) {
       // Before any endpoint, report "no instances" as an error: an empty list is "not accepted" by
       // most balancers, and until grpc-js accepts a result it queues calls until their deadline.
@@ -283,7 +292,11 @@ class DiscoveryResolver implements experimental.Resolver {
 }
 
 /** Turns instances into grpc-js endpoints carrying grpc-ha attributes; DNS names are looked up. */
-export async function toEndpoints(instances: readonly ServiceInstance[], logger: DiscoveryLogger): Promise<AttributedEndpoint[]> {
+export async function toEndpoints(
+  instances: readonly ServiceInstance[],
+  logger: DiscoveryLogger,
+  badEntries: BadEntryLog = new BadEntryLog(logger, 'toEndpoints'),
+): Promise<AttributedEndpoint[]> {
   const endpoints: AttributedEndpoint[] = [];
   for (const instance of instances) {
     const hostPort = splitAddress(instance.address);
@@ -295,9 +308,11 @@ export async function toEndpoints(instances: readonly ServiceInstance[], logger:
       try {
         hosts = (await lookup(hostPort.host, { all: true })).map((a) => a.address);
       } catch (error) {
-        logger('error', `skipping ${instance.service} instance ${instance.instanceId}: cannot resolve ${hostPort.host}: ${(error as Error).message}`);
+        const message = (error as Error).message;
+        badEntries.report(badKey(instance), `${instance.address} ${(error as NodeJS.ErrnoException).code ?? message}`, `skipping ${instance.service} instance ${instance.instanceId}: cannot resolve ${hostPort.host}: ${message}`);
         continue;
       }
+      badEntries.clear(badKey(instance));
     }
     endpoints.push(
       withAttributes({ addresses: hosts.map((host) => ({ host, port: hostPort.port })) }, attributesOf(instance)),
@@ -305,6 +320,16 @@ export async function toEndpoints(instances: readonly ServiceInstance[], logger:
   }
   return endpoints;
 }
+
+function badKey(instance: ServiceInstance): string {
+  return JSON.stringify([instance.service, instance.instanceId]);
+}
+
+/**
+ * Unresolvable addresses, logged once per instance and address for the whole process — not on
+ * every list change of every channel that resolves the service.
+ */
+const unresolvable = new BadEntryLog(loggerOr(undefined), 'resolver');
 
 function attributesOf(instance: ServiceInstance): EndpointAttributes {
   const attributes: { -readonly [K in keyof EndpointAttributes]: EndpointAttributes[K] } = { instanceId: instance.instanceId };

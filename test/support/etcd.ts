@@ -22,6 +22,10 @@ export interface TestEtcd {
   stop(): Promise<void>;
   /** Starts it again on the same ports with the same data. */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open and nothing answers, as a hung registry. */
+  pause(): void;
+  /** Thaws it (SIGCONT). */
+  resume(): void;
   /** Runs etcdctl against it; resolves with stdout. */
   etcdctl(...args: string[]): Promise<string>;
   /** Stops it and removes its data. */
@@ -40,8 +44,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts etcd and resolves once it reports healthy. */
-export async function startEtcd(): Promise<TestEtcd> {
+/** Starts etcd and resolves once it reports healthy; `extraArgs` go to etcd's command line. */
+export async function startEtcd(extraArgs: readonly string[] = []): Promise<TestEtcd> {
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'grpc-ha-etcd-'));
   const client = `http://127.0.0.1:${clientPort}`;
@@ -56,6 +60,7 @@ export async function startEtcd(): Promise<TestEtcd> {
     '--initial-cluster', `test=${peer}`,
     '--logger', 'zap',
     '--log-level', 'error',
+    ...extraArgs,
   ];
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
@@ -100,8 +105,11 @@ export async function startEtcd(): Promise<TestEtcd> {
     dataDir,
     stop,
     start,
+    pause: () => void (child as ChildProcess | null)?.kill('SIGSTOP'),
+    resume: () => void (child as ChildProcess | null)?.kill('SIGCONT'),
     etcdctl: async (...rest) => (await run('etcdctl', ['--endpoints', client, ...rest], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 })).stdout,
     destroy: async () => {
+      (child as ChildProcess | null)?.kill('SIGCONT'); // a frozen etcd would not stop on SIGTERM
       await stop();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -21,7 +21,9 @@
  *   still carries X-Consul-Index. Values come back base64-encoded.
  * - ACL: with `token` set, requests without that X-Consul-Token get 403.
  *
- * Test controls: stop()/start() (an agent outage; state kept, or lost with `forget`), rewindIndex() (indexes going backwards, as after a snapshot restore),
+ * Test controls: stop()/start() (an agent outage; state kept, or lost with `forget`), hang()/resume()
+ * (a hung agent — SIGSTOP, a stuck raft: connections are accepted, and requests, blocking or
+ * not, get no answer until it resumes; then they are served as usual), rewindIndex() (indexes going backwards, as after a snapshot restore),
  * zeroIndex (a buggy index of 0), forgetService(), and request counters.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -88,6 +90,8 @@ export class FakeConsul {
   private readonly kv = new Map<string, { value: Buffer; createIndex: number; modifyIndex: number }>();
   private readonly waiters = new Set<() => void>();
   private sweep: NodeJS.Timeout | undefined;
+  /** Set while hung: requests wait for it. */
+  private hung: { promise: Promise<void>; resume: () => void } | null = null;
   /** When true, every X-Consul-Index is 0 (a Consul bug the docs warn about). */
   zeroIndex = false;
   /** Requests received, per "METHOD /path" without the query. */
@@ -136,6 +140,20 @@ export class FakeConsul {
       this.checks.clear();
       this.kv.clear();
     }
+  }
+
+  /** Hangs: requests already blocking and new ones get no answer until resume(). */
+  hang(): void {
+    if (this.hung) return;
+    let resume = () => undefined as void;
+    const promise = new Promise<void>((resolve) => (resume = resolve));
+    this.hung = { promise, resume };
+  }
+
+  /** Ends a hang: the waiting requests are served. */
+  resume(): void {
+    this.hung?.resume();
+    this.hung = null;
   }
 
   /** Sets the raft index back to `to` (as after a snapshot restore): later changes get indexes below earlier ones. */
@@ -189,6 +207,7 @@ export class FakeConsul {
   }
 
   private sweepChecks(): void {
+    if (this.hung) return; // a hung agent runs no checks either
     const now = Date.now();
     for (const check of [...this.checks.values()]) {
       const g = check.grpc;
@@ -245,6 +264,7 @@ export class FakeConsul {
     }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (this.hung) await this.hung.promise;
     const body = Buffer.concat(chunks);
     const p = url.pathname;
     let m: RegExpExecArray | null;
@@ -331,6 +351,8 @@ export class FakeConsul {
       const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
       this.waiters.add(check);
     });
+    // Hung mid blocking query: the answer waits too.
+    if (this.hung) await this.hung.promise;
   }
 
   private register(body: Buffer): [number, unknown] {
