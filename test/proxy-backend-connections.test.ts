@@ -99,6 +99,57 @@ describe('proxy: client resets never poison a backend connection', () => {
     }
   });
 
+  it('keeps a grpc-js backend connected while eight connections open and reset streams, send grpc-timeout: 1n and disconnect, each within its budget', async () => {
+    const backend = await startExampleServer({ id: 'b' });
+    const proxy = await proxyFor({ clusters: { echo: { target: backend.address, maxConcurrentStreamsPerBackend: 2000 } } });
+    const client = echoClient(proxy);
+    const steady = steadyClient(() => unary(client));
+    const connections: RawConnection[] = [];
+    try {
+      // Per connection and round: 60 bidi streams opened and reset at once (the issue's paced
+      // rapid reset), 60 unary calls whose grpc-timeout has passed on arrival (the proxy resets
+      // their backend streams), 60 bidi streams left open; then the connection closes with them.
+      // 8 x 3 rounds x 180 streams: over 4,000 backend resets, about 400 per connection and
+      // second, a fifth of each connection's budget; every one toward the same backend.
+      for (let round = 0; round < 3; round++) {
+        for (let n = 0; n < 8; n++) {
+          const c = await RawConnection.open(proxy.port);
+          connections.push(c);
+          const frames = [PREFACE, SETTINGS];
+          let id = 1;
+          for (let i = 0; i < 60; i++, id += 2) {
+            frames.push(frame(FRAME.HEADERS, END_HEADERS, id, headerBlock(grpcRequestHeaders(BIDI))), frame(FRAME.RST_STREAM, 0, id, Buffer.from([0, 0, 0, C.NGHTTP2_CANCEL])));
+          }
+          for (let i = 0; i < 60; i++, id += 2) {
+            frames.push(frame(FRAME.HEADERS, END_HEADERS, id, headerBlock(grpcRequestHeaders(UNARY, [['grpc-timeout', '1n']]))), frame(FRAME.DATA, END_STREAM, id, EMPTY_MESSAGE));
+          }
+          for (let i = 0; i < 60; i++, id += 2) frames.push(frame(FRAME.HEADERS, END_HEADERS, id, headerBlock(grpcRequestHeaders(BIDI))));
+          c.write(Buffer.concat(frames));
+        }
+        await new Promise((r) => setTimeout(r, 300));
+        for (const c of connections) {
+          // Each stayed within its budget: none was told to calm down.
+          assert.equal(c.goawayCode(), undefined, 'a connection within its reset budget got GOAWAY');
+          c.close();
+        }
+        connections.length = 0;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const b = proxy.state().clusters[0]!.backends[0]!;
+      assert.equal(b.errors, 0, `backend errors: ${b.lastError}`);
+      assert.equal(b.state, 'ready');
+      assert.ok(b.connectionsOpened >= 4, `${b.connectionsOpened} connections opened for over 4,000 resets`);
+    } finally {
+      for (const c of connections) c.close();
+      const result = await steady.stop();
+      client.close();
+      await proxy.close(100);
+      await backend.stop(100);
+      assert.deepEqual(result.failures, [], 'the steady client lost calls');
+      assert.ok(result.calls > 20, `${result.calls} steady calls`);
+    }
+  });
+
   it('charges the backend resets its deadlines cause to the client: GOAWAY ENHANCE_YOUR_CALM past its reset budget', async () => {
     const backend = await startExampleServer({ id: 'b' });
     // 50 streams per connection: a reset budget of 100 per second (twice the stream limit, at least 100).
