@@ -40,6 +40,35 @@ const BIDI = '/grpcha.example.v1.Echo/BidiStream';
 /** An empty EchoRequest, length-prefixed. */
 const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
 
+/**
+ * Runs `attack` with raw client connections against a proxy in front of one grpc-js backend
+ * (2,000 streams allowed on it), a steady client calling beside it all along; then checks the
+ * backend was never lost and the steady client lost nothing.
+ */
+async function attackBeside(attack: (proxy: Awaited<ReturnType<typeof proxyFor>>, backend: Awaited<ReturnType<typeof startExampleServer>>, connections: RawConnection[]) => Promise<void>, minConnections: number): Promise<void> {
+  const backend = await startExampleServer({ id: 'b' });
+  const proxy = await proxyFor({ clusters: { echo: { target: backend.address, maxConcurrentStreamsPerBackend: 2000 } } });
+  const client = echoClient(proxy);
+  const steady = steadyClient(() => unary(client));
+  const connections: RawConnection[] = [];
+  try {
+    await attack(proxy, backend, connections);
+    const b = proxy.state().clusters[0]!.backends[0]!;
+    assert.equal(b.errors, 0, `backend errors: ${b.lastError}`);
+    assert.equal(b.state, 'ready');
+    // The resets did not fit one connection's tolerance: the pool moved to fresh ones.
+    assert.ok(b.connectionsOpened >= minConnections, `${b.connectionsOpened} connections opened`);
+  } finally {
+    for (const c of connections) c.close();
+    const result = await steady.stop();
+    client.close();
+    await proxy.close(100);
+    await backend.stop(100);
+    assert.deepEqual(result.failures, [], 'the steady client lost calls');
+    assert.ok(result.calls > 0, 'the steady client made no call');
+  }
+}
+
 describe('proxy: client resets never poison a backend connection', () => {
   it('keeps a grpc-js backend connected while a grpcio client cancels 1,400 server streams after their first message', async () => {
     requirePython('grpc');
@@ -67,12 +96,7 @@ describe('proxy: client resets never poison a backend connection', () => {
   });
 
   it('keeps a grpc-js backend connected when clients disconnect with 1,200 calls in flight', async () => {
-    const backend = await startExampleServer({ id: 'b' });
-    const proxy = await proxyFor({ clusters: { echo: { target: backend.address, maxConcurrentStreamsPerBackend: 2000 } } });
-    const client = echoClient(proxy);
-    const steady = steadyClient(() => unary(client));
-    const connections: RawConnection[] = [];
-    try {
+    await attackBeside(async (proxy, backend, connections) => {
       for (let n = 0; n < 3; n++) {
         const c = await RawConnection.open(proxy.port);
         const frames = [PREFACE, SETTINGS];
@@ -85,27 +109,11 @@ describe('proxy: client resets never poison a backend connection', () => {
       // Every one of them is reset at once: 1,200 RST_STREAM toward the backend.
       for (const c of connections) c.close();
       await new Promise((r) => setTimeout(r, 1500));
-      const b = proxy.state().clusters[0]!.backends[0]!;
-      assert.equal(b.errors, 0, `backend errors: ${b.lastError}`);
-      assert.equal(b.state, 'ready');
-      assert.ok(b.connectionsOpened >= 2, `${b.connectionsOpened} connections opened`);
-    } finally {
-      for (const c of connections) c.close();
-      const result = await steady.stop();
-      client.close();
-      await proxy.close(100);
-      await backend.stop(100);
-      assert.deepEqual(result.failures, [], 'the steady client lost calls');
-    }
+    }, 2);
   });
 
   it('keeps a grpc-js backend connected while eight connections open and reset streams, send grpc-timeout: 1n and disconnect, each within its budget', async () => {
-    const backend = await startExampleServer({ id: 'b' });
-    const proxy = await proxyFor({ clusters: { echo: { target: backend.address, maxConcurrentStreamsPerBackend: 2000 } } });
-    const client = echoClient(proxy);
-    const steady = steadyClient(() => unary(client));
-    const connections: RawConnection[] = [];
-    try {
+    await attackBeside(async (proxy, _backend, connections) => {
       // Per connection and round: 60 bidi streams opened and reset at once (the issue's paced
       // rapid reset), 60 unary calls whose grpc-timeout has passed on arrival (the proxy resets
       // their backend streams), 60 bidi streams left open; then the connection closes with them.
@@ -135,19 +143,7 @@ describe('proxy: client resets never poison a backend connection', () => {
         connections.length = 0;
       }
       await new Promise((r) => setTimeout(r, 500));
-      const b = proxy.state().clusters[0]!.backends[0]!;
-      assert.equal(b.errors, 0, `backend errors: ${b.lastError}`);
-      assert.equal(b.state, 'ready');
-      assert.ok(b.connectionsOpened >= 4, `${b.connectionsOpened} connections opened for over 4,000 resets`);
-    } finally {
-      for (const c of connections) c.close();
-      const result = await steady.stop();
-      client.close();
-      await proxy.close(100);
-      await backend.stop(100);
-      assert.deepEqual(result.failures, [], 'the steady client lost calls');
-      assert.ok(result.calls > 20, `${result.calls} steady calls`);
-    }
+    }, 4);
   });
 
   it('charges the backend resets its deadlines cause to the client: GOAWAY ENHANCE_YOUR_CALM past its reset budget', async () => {

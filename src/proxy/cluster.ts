@@ -17,13 +17,14 @@ import { healthClass, type EndpointCondition } from '../core/health/endpoint-con
 import { selectBackends, type ClusterHealthModel } from './cluster-health.js';
 import type { EndpointSource, ProxyEndpoint } from './endpoint-source.js';
 import type { ClusterConfig } from './proxy-config.js';
+import { FairShares, type SharedCall } from './fair-share.js';
 
 import { Upstream } from './upstream.js';
 
 const CONNECTING: EndpointCondition = { t: 'connecting', settled: false };
 
 /** A call waiting for a backend. */
-export interface PendingCall {
+export interface PendingCall extends SharedCall {
   /** Hands the call a backend that has room; the call must `release` it when done. */
   dispatch(upstream: Upstream): void;
   /** No backend will take the call: the reason becomes the UNAVAILABLE message. */
@@ -60,8 +61,8 @@ export interface ClusterOptions {
 export class Cluster {
   /** Backends by address. */
   readonly upstreams = new Map<string, Upstream>();
-  /** Calls waiting for a backend, oldest first. */
-  private readonly pending: PendingCall[] = [];
+  /** Calls waiting for a backend, per client connection, and what each connection holds of every backend (fair-share.ts). */
+  private readonly shares: FairShares<PendingCall>;
   private picker: EndpointPicker | null = null;
   /** The upstreams the picker indexes into. */
   private pickList: Upstream[] = [];
@@ -90,6 +91,7 @@ export class Cluster {
     this.health = options.health(this.env, () => this.scheduleRebuild());
     this.activeChecks = config.healthCheck !== null && options.checksHealth !== false;
     this.picks = options.picks !== false;
+    this.shares = new FairShares(config.maxConcurrentStreamsPerBackend, config.maxPending);
   }
 
   /** Whether the endpoint source delivered its first list. */
@@ -105,8 +107,9 @@ export class Cluster {
   /**
    * A backend for a new call, or null when none has room now. O(1) unless the chosen one is full.
    * A retry passes the backend that just failed it as `avoid`: another one is taken when any has room.
+   * With `fairFor`, only a backend that client connection holds less than its fair share of counts as having room.
    */
-  pick(hashKey: string | undefined, avoid?: Upstream): Upstream | null {
+  pick(hashKey: string | undefined, avoid?: Upstream, fairFor?: object): Upstream | null {
     const picker = this.picker;
     if (picker === null) return null;
     const list = this.pickList;
@@ -119,18 +122,24 @@ export class Cluster {
       }
     }
     const chosen = list[i]!;
-    if (chosen !== avoid && this.hasRoom(chosen)) return chosen;
+    if (chosen !== avoid && this.hasRoom(chosen, fairFor)) return chosen;
     // The choice is full (or, for ring_hash, down): take the next one with room, in ring order.
     for (let k = 1; k < list.length; k++) {
       const u = list[(i + k) % list.length]!;
-      if (u !== avoid && this.hasRoom(u)) return u;
+      if (u !== avoid && this.hasRoom(u, fairFor)) return u;
     }
-    return avoid !== undefined && this.hasRoom(avoid) ? avoid : null;
+    return avoid !== undefined && this.hasRoom(avoid, fairFor) ? avoid : null;
   }
 
-  /** Whether `u` may take a call now: usable, and below maxConcurrentStreamsPerBackend. */
-  private hasRoom(u: Upstream): boolean {
-    return this.usable(u) && u.load.inFlight < this.config.maxConcurrentStreamsPerBackend;
+  /** Whether `u` may take a call now: usable, below maxConcurrentStreamsPerBackend, and (with `fairFor`) below that connection's share of it. */
+  private hasRoom(u: Upstream, fairFor?: object): boolean {
+    return this.usable(u) && u.load.inFlight < this.config.maxConcurrentStreamsPerBackend && (fairFor === undefined || this.shares.belowShare(fairFor, u));
+  }
+
+  /** Whether any backend may take a call now. */
+  private anyRoom(): boolean {
+    for (const u of this.pickList) if (this.hasRoom(u)) return true;
+    return false;
   }
 
   /** Connected and healthy and not ejected; in panic, connected is enough (Envoy "balance across all hosts"). */
@@ -142,10 +151,13 @@ export class Cluster {
 
   /**
    * Finds a backend for `call`: at once if one has room, else queues it (bounded by maxPending
-   * and pendingTimeoutMs) while a backend may still free up or connect, else fails it.
+   * and pendingTimeoutMs) while a backend may still free up or connect, else fails it. While
+   * other calls wait, it takes a backend at once only below its connection's fair share of it
+   * (fair-share.ts); otherwise it waits its connection's turn.
    */
   acquire(call: PendingCall): void {
-    const u = this.pick(call.hashKey, call.avoid);
+    const shares = this.shares;
+    const u = this.pick(call.hashKey, call.avoid, shares.waiting > 0 ? call.client : undefined);
     if (u) {
       call.dispatch(u);
       return;
@@ -155,16 +167,35 @@ export class Cluster {
       call.fail(hopeless);
       return;
     }
-    if (this.pending.length >= this.config.maxPending) {
-      call.fail(`cluster ${this.config.name}: ${this.pending.length} calls already waiting for a backend (maxPending ${this.config.maxPending}); ${this.describe()}`);
+    const max = this.config.maxPending;
+    const queued = shares.enqueue(call);
+    if (queued.t === 'refused') {
+      const own = queued.share === undefined ? '' : `; this connection has ${queued.share} or more of them, its fair share`;
+      call.fail(`cluster ${this.config.name}: ${shares.waiting} calls already waiting for a backend (maxPending ${max})${own}; ${this.describe()}`);
       return;
     }
+    if (queued.t === 'pushedOut') {
+      // Longest-queue drop: the connection with the most calls waiting gives one up for a connection below its share.
+      clearTimeout(queued.call.timer);
+      queued.call.fail(`cluster ${this.config.name}: ${shares.waiting} calls already waiting for a backend (maxPending ${max}); this call's connection had more waiting than its fair share (${queued.share}) and gave way to another connection's; ${this.describe()}`);
+    }
     call.timer = setTimeout(() => {
-      const i = this.pending.indexOf(call);
-      if (i >= 0) this.pending.splice(i, 1);
+      if (!this.shares.withdraw(call)) return;
       call.fail(`cluster ${this.config.name}: no backend could take the call within ${this.config.pendingTimeoutMs} ms; ${this.describe()}`);
     }, this.config.pendingTimeoutMs);
-    this.pending.push(call);
+    // A backend with room the fair pick did not give: the queue's turns decide who takes it.
+    if (this.anyRoom()) this.drain();
+  }
+
+  /** `call` no longer waits (its client reset it, its deadline passed): it leaves the queue and its connection's count. */
+  withdraw(call: PendingCall): void {
+    if (this.shares.withdraw(call)) clearTimeout(call.timer);
+  }
+
+  /** A call from `client` starts on `upstream`: it holds one of its streams until `release`. */
+  took(upstream: Upstream, client: object): void {
+    upstream.load.start();
+    this.shares.took(client, upstream);
   }
 
   /**
@@ -173,10 +204,11 @@ export class Cluster {
    * its latency estimate and for outlier ejection); undefined when the call ended for the
    * client's own reasons (a cancellation), which says nothing of the backend.
    */
-  release(upstream: Upstream, latencyMs: number | undefined, status: number | undefined): void {
+  release(upstream: Upstream, latencyMs: number | undefined, status: number | undefined, client: object): void {
     upstream.load.end(this.env.now(), latencyMs, status !== undefined && isEndpointFailure(status), this.config.policy.ewma);
+    this.shares.gave(client, upstream);
     if (status !== undefined && this.health.counting) this.health.recordResult(upstream.address, status);
-    if (this.pending.length > 0) this.drain();
+    if (this.shares.waiting > 0) this.drain();
   }
 
   /** How many attempts a call to `path` may make: `retry.attempts` for the idempotent methods, else 1. */
@@ -195,7 +227,7 @@ export class Cluster {
     }
     this.picker = null;
     this.pickList = [];
-    for (const call of this.pending.splice(0)) {
+    for (const call of this.shares.takeAll()) {
       clearTimeout(call.timer);
       call.fail(`cluster ${this.config.name} was removed`);
     }
@@ -214,7 +246,7 @@ export class Cluster {
       name: this.config.name,
       target: this.config.target,
       policy: this.config.policy.definition.name,
-      pending: this.pending.length,
+      pending: this.shares.waiting,
       ...(this.health.panic && { panic: true }),
       ...(this.health.counters && { ejections: this.health.counters }),
       backends: [...this.upstreams.values()].map((u) => {
@@ -333,28 +365,33 @@ export class Cluster {
     this.options.onRebuild?.();
   }
 
+  /**
+   * Gives backends with room to waiting calls, one connection's turn after another: first to a
+   * connection below its fair share of the backend, then, so that no stream stays idle, to any.
+   */
   private drain(): void {
-    while (this.pending.length > 0) {
-      const call = this.pending[0]!;
-      if (call.cancelled) {
-        this.pending.shift();
-        clearTimeout(call.timer);
-        continue;
-      }
-      const u = this.pick(call.hashKey, call.avoid);
-      if (!u) break;
-      this.pending.shift();
-      clearTimeout(call.timer);
-      call.dispatch(u);
+    const shares = this.shares;
+    while (shares.waiting > 0 && this.anyRoom()) {
+      if (shares.serveNext((call) => this.serveWaiting(call, true))) continue;
+      if (!shares.serveNext((call) => this.serveWaiting(call, false))) break;
     }
-    if (this.pending.length > 0) {
+    if (shares.waiting > 0) {
       const hopeless = this.hopelessReason();
       if (hopeless !== null) {
-        for (const call of this.pending.splice(0)) {
+        for (const call of shares.takeAll()) {
           clearTimeout(call.timer);
-          if (!call.cancelled) call.fail(hopeless);
+          call.fail(hopeless);
         }
       }
     }
+  }
+
+  /** Dispatches a waiting call if a backend takes it (with `fair`, one its connection is below its share of). */
+  private serveWaiting(call: PendingCall, fair: boolean): boolean {
+    const u = this.pick(call.hashKey, call.avoid, fair ? call.client : undefined);
+    if (u === null) return false;
+    clearTimeout(call.timer);
+    call.dispatch(u);
+    return true;
   }
 }

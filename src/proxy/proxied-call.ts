@@ -13,6 +13,7 @@ import type { Cluster, PendingCall } from './cluster.js';
 import { statusTrailers, trailersOnly } from './grpc-status.js';
 import type { H2Stream, ResetKind, StreamHandler } from './h2/stream.js';
 import { fieldValue, setField } from './header-fields.js';
+import { formatGrpcTimeout, MAX_TIMER_MS, parseGrpcTimeout } from './grpc-timeout.js';
 import { UpstreamAttempt, type AttemptOwner, type Resend } from './upstream-attempt.js';
 import type { Upstream } from './upstream.js';
 
@@ -55,6 +56,8 @@ const WAITING: CallState = { t: 'waiting' };
 /** Forwards one call; it is the handler of the client's stream. */
 export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   readonly hashKey: string | undefined;
+  /** PendingCall and AttemptOwner: the client's connection, whose fair share of the cluster the call counts in. */
+  readonly client: object;
   timer?: NodeJS.Timeout;
   private state: CallState = WAITING;
   private attempts = 0;
@@ -76,6 +79,8 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   /** performance.now() of the call's deadline, when it has a grpc-timeout. */
   private deadlineAt: number | undefined;
   private readonly receivedAt = performance.now();
+  /** The request's grpc-timeout when it does not follow the grammar: the call is refused. */
+  private malformedTimeout: string | undefined;
 
   constructor(
     private readonly down: H2Stream,
@@ -90,14 +95,20 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
     this.replay = [];
     const header = cluster.hashHeader;
     this.hashKey = header === undefined ? undefined : fieldValue(fields, header);
+    this.client = down.connection;
     down.handler = this;
     const timeout = fieldValue(fields, 'grpc-timeout');
     if (timeout !== undefined) {
-      const ms = grpcTimeoutMs(timeout);
-      if (ms !== null) {
+      const ms = parseGrpcTimeout(timeout);
+      if (ms === null) {
+        this.malformedTimeout = timeout;
+      } else {
         this.deadlineAt = this.receivedAt + ms;
-        this.deadlineTimer = setTimeout(this.onDeadline, Math.max(ms, 0));
-        this.deadlineTimer.unref();
+        // A deadline beyond what a timer can hold is not armed (it would fire at once); it is still passed on.
+        if (ms <= MAX_TIMER_MS) {
+          this.deadlineTimer = setTimeout(this.onDeadline, ms);
+          this.deadlineTimer.unref();
+        }
       }
     }
   }
@@ -110,6 +121,13 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   /** Starts the call: finds a backend now or waits for one. */
   start(): void {
     this.counters.started++;
+    const malformed = this.malformedTimeout;
+    if (malformed !== undefined) {
+      // As grpc-go and grpc-js servers answer it: a deadline the proxy cannot read is not forwarded for a backend to read otherwise.
+      this.counters.proxyErrors++;
+      this.respondError(Status.INTERNAL, `grpc-ha proxy: malformed grpc-timeout ${JSON.stringify(malformed)} (PROTOCOL-HTTP2.md: at most 8 digits, then one of H M S m u n)`, null);
+      return;
+    }
     this.cluster.acquire(this);
   }
 
@@ -142,7 +160,7 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
     // Time spent waiting for a backend (or on a failed attempt) comes off the backend's deadline.
     const deadlineAt = this.deadlineAt;
     if (deadlineAt !== undefined && attempt.startedAt - this.receivedAt >= 1) {
-      setField(fields, 'grpc-timeout', `${Math.max(1, Math.ceil(deadlineAt - attempt.startedAt))}m`);
+      setField(fields, 'grpc-timeout', formatGrpcTimeout(deadlineAt - attempt.startedAt));
     }
     const state: CallState = { t: 'attempting', attempt };
     this.setState(state);
@@ -209,6 +227,8 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
     // endpoint to indicate that the stream is no longer needed" - RFC 9113 §7: the backend's
     // work is cancelled too.
     clearTimeout(this.timer);
+    // A call still waiting leaves the queue at once: it no longer counts against its connection's share of maxPending.
+    if (this.state.t === 'waiting') this.cluster.withdraw(this);
     const state = this.state;
     const attempt = state.t === 'waiting' ? null : state.attempt;
     if (attempt !== null) {
@@ -302,7 +322,8 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   private readonly onDeadline = (): void => {
     const state = this.state;
     if (state.t === 'done') return;
-    clearTimeout(this.timer); // a call still waiting for a backend leaves the queue
+    clearTimeout(this.timer);
+    if (state.t === 'waiting') this.cluster.withdraw(this); // a call still waiting for a backend leaves the queue
     let attempt: UpstreamAttempt | null = null;
     let reset = false;
     if (state.t !== 'waiting') {
@@ -336,26 +357,3 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** "Timeout → TimeoutValue TimeoutUnit", at most 8 digits, units H M S m u n - PROTOCOL-HTTP2.md; null when malformed. */
-export function grpcTimeoutMs(value: string): number | null {
-  if (value.length < 2 || value.length > 9) return null;
-  const n = Number(value.slice(0, -1));
-  if (!Number.isInteger(n) || n < 0) return null;
-  switch (value[value.length - 1]) {
-    case 'H':
-      return n * 3_600_000;
-    case 'M':
-      return n * 60_000;
-    case 'S':
-      return n * 1000;
-    case 'm':
-      return n;
-    case 'u':
-      return n / 1000;
-    case 'n':
-      return n / 1_000_000;
-    default:
-      return null;
-  }
-}

@@ -31,6 +31,8 @@ export interface AttemptOwner {
   attemptFailed(attempt: UpstreamAttempt, status: number, message: string, resend: Resend): void;
   /** Request bytes reached the backend's connection (`attempt.sent` counts them). */
   requestWritten(attempt: UpstreamAttempt): void;
+  /** The client connection the call came on: it holds the backend's stream for its fair share (fair-share.ts). */
+  readonly client: object;
 }
 
 /** One call's stream on one backend. */
@@ -50,7 +52,7 @@ export class UpstreamAttempt implements StreamHandler {
     readonly upstream: Upstream,
     private readonly cluster: Cluster,
   ) {
-    upstream.load.start();
+    cluster.took(upstream, owner.client);
   }
 
   /** Opens the stream with the request headers; false when the connection went away between the pick and now. */
@@ -105,7 +107,7 @@ export class UpstreamAttempt implements StreamHandler {
    * the client's own reasons (a cancellation), which says nothing of the backend. Once per attempt.
    */
   release(status: number | undefined): void {
-    this.cluster.release(this.upstream, status === undefined ? undefined : performance.now() - this.startedAt, status);
+    this.cluster.release(this.upstream, status === undefined ? undefined : performance.now() - this.startedAt, status, this.owner.client);
   }
 
   /** `bytes` of response DATA go to the client: they are granted back to the backend as they are written there. */
