@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- [scenario ...] [--json] [--quick]`: runs benchmark scenarios. With --json,
+ * `npm run bench -- [scenario ...] [--json] [--quick] [--n N --k K ...]`: runs benchmark
+ * scenarios; scenario parameters (SCENARIO_OPTIONS) go to the scenarios that read them. With --json,
  * one JSON object per result line on stdout; otherwise a markdown table per scenario. Results
  * are also written to bench/results/<timestamp>.json.
  */
@@ -15,12 +16,18 @@ import { runPicker } from './picker.js';
 import { runProxyBench } from './proxy.js';
 import { runSlowBackend } from './slow-backend.js';
 import { runXdsBench } from './xds.js';
-import type { BenchContext, BenchRow } from './types.js';
+import { runSlowMany } from './slow-many.js';
+import { runAdopt } from './adopt.js';
+import { runStreams } from './streams.js';
+import { SCENARIO_OPTIONS, type BenchContext, type BenchRow } from './types.js';
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   picker: runPicker,
   overhead: runOverhead,
   'slow-backend': runSlowBackend,
+  'slow-many': runSlowMany,
+  adopt: runAdopt,
+  streams: runStreams,
   eject: runEject,
   failover: runFailover,
   discovery: runDiscovery,
@@ -34,7 +41,11 @@ async function main(): Promise<number> {
   try {
     parsed = parseArgs({
       allowPositionals: true,
-      options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } },
+      options: {
+        json: { type: 'boolean', default: false },
+        quick: { type: 'boolean', default: false },
+        ...Object.fromEntries(SCENARIO_OPTIONS.map((o) => [o, { type: 'string' as const }])),
+      },
     });
   } catch (error) {
     console.error(`bench: ${(error as Error).message}`);
@@ -54,6 +65,7 @@ async function main(): Promise<number> {
     const started = Date.now();
     const ctx: BenchContext = {
       quick: parsed.values.quick,
+      option: (name) => (parsed.values as Record<string, unknown>)[name] as string | undefined,
       emit: (row) => {
         if (json) console.log(JSON.stringify(row));
       },

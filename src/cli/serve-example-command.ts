@@ -26,6 +26,8 @@ export interface ExampleServerSpec {
   readonly port?: number;
   /** Added latency per reply, ms. */
   readonly latencyMs?: number;
+  /** Extra latency per reply drawn uniformly from [0, latencyJitterMs), ms. */
+  readonly latencyJitterMs?: number;
   /** Injected failure of calls. */
   readonly failure?: FailureSpec | null;
   /** Whether it starts SERVING. */
@@ -126,7 +128,12 @@ function specOf(options: ServeExampleOptions): ExampleServerSpec {
 }
 
 async function startOne(spec: ExampleServerSpec, common: Pick<ServeOptions, 'host' | 'drainNoticeMs' | 'drainGraceMs' | 'register' | 'exitOnSignal'>) {
-  const echo = createEchoService({ ...(spec.id !== undefined && { id: spec.id }), latencyMs: spec.latencyMs ?? 0, failure: spec.failure ?? null });
+  const echo = createEchoService({
+    ...(spec.id !== undefined && { id: spec.id }),
+    latencyMs: spec.latencyMs ?? 0,
+    latencyJitterMs: spec.latencyJitterMs ?? 0,
+    failure: spec.failure ?? null,
+  });
   const instance = await serve({
     ...common,
     services: [{ definition: echoServiceDefinition, implementation: echo.implementation, name: ECHO_SERVICE_NAME }],

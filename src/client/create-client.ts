@@ -103,9 +103,12 @@ export function createClient<C extends Client>(Ctor: ClientConstructor<C>, targe
   // After the deadline is set, so a resend keeps the call's deadline.
   if (resilience.retry !== null && resilience.idempotent.length > 0) interceptors.push(committedRetryInterceptor(idempotentMatcher(resilience.idempotent)));
   interceptors.push(...(options.interceptors ?? []));
+  const channelOptions = channelOptionsFor(options, resilience, healthName);
+  // The policy's own (the stream mark of grpc-ha's policies, service-config.ts) go last.
+  interceptors.push(...((channelOptions['interceptors'] as Interceptor[] | undefined) ?? []));
   return new Ctor(target, options.credentials ?? grpcCredentials.createInsecure(), {
     [SERVICE_LABEL_OPTION]: service,
-    ...channelOptionsFor(options, resilience, healthName),
+    ...channelOptions,
     interceptors,
   });
 }

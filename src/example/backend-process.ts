@@ -76,6 +76,8 @@ export interface GroupServerOptions {
   readonly id: string;
   /** Added latency per call, ms. Defaults to 0. */
   readonly latencyMs?: number;
+  /** Extra latency per call drawn uniformly from [0, latencyJitterMs), ms. Defaults to 0. */
+  readonly latencyJitterMs?: number;
 }
 
 /** Several example servers in one process (serve-example --servers). */
@@ -124,7 +126,7 @@ export async function spawnBackend(options: BackendProcessOptions = {}): Promise
  * competes with the client for cores and adds scheduling noise to latency measurements.
  */
 export async function spawnBackendGroup(servers: readonly GroupServerOptions[], startTimeoutMs = 10_000): Promise<BackendGroup> {
-  const specs = servers.map((s) => ({ id: s.id, latencyMs: s.latencyMs ?? 0 }));
+  const specs = servers.map((s) => ({ id: s.id, latencyMs: s.latencyMs ?? 0, latencyJitterMs: s.latencyJitterMs ?? 0 }));
   const { child, listening, stop } = await start(['--servers', JSON.stringify(specs), '--drain-notice', '0ms'], servers.length, startTimeoutMs);
   return {
     servers: listening.map(({ port, id }) => ({ id, port, address: `127.0.0.1:${port}` })),

@@ -34,6 +34,8 @@ export interface ExampleServerOptions {
   port?: number;
   /** Delay before each unary reply and each streamed reply; default 0. */
   latencyMs?: number;
+  /** Extra delay per reply drawn uniformly from [0, latencyJitterMs) (a slow backend's spread); default 0. */
+  latencyJitterMs?: number;
   /** Injected failure, decided once per call; default none. */
   failure?: FailureSpec | null;
   /** Initial health status (SERVING or NOT_SERVING); default true. */
@@ -129,7 +131,8 @@ export interface EchoService {
 }
 
 /** Builds the Echo handlers and their controls (latency, failure, id) without a server. */
-export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'latencyMs' | 'failure' | 'random'> = {}): EchoService {
+export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'latencyMs' | 'latencyJitterMs' | 'failure' | 'random'> = {}): EchoService {
+  const jitterMs = checkLatency(options.latencyJitterMs ?? 0, 'latencyJitterMs');
   const state = {
     latencyMs: checkLatency(options.latencyMs ?? 0),
     failure: checkFailure(options.failure ?? null),
@@ -143,7 +146,8 @@ export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'la
   };
   const implementation = createHandlers({
     id: () => state.id,
-    latencyMs: () => state.latencyMs,
+    // The jitter draws from Math.random, not `random`: that one maps 1:1 to failure draws.
+    latencyMs: () => (jitterMs > 0 ? state.latencyMs + Math.random() * jitterMs : state.latencyMs),
     begin: (method) => {
       stats.calls++;
       stats.byMethod[method]++;
@@ -330,8 +334,8 @@ function shutdown(server: grpc.Server, graceMs: number): Promise<void> {
   });
 }
 
-function checkLatency(ms: number): number {
-  if (!Number.isFinite(ms) || ms < 0) invalid(`latencyMs must be a finite number >= 0, got ${ms}`);
+function checkLatency(ms: number, field = 'latencyMs'): number {
+  if (!Number.isFinite(ms) || ms < 0) invalid(`${field} must be a finite number >= 0, got ${ms}`);
   return ms;
 }
 

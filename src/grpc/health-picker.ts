@@ -9,6 +9,7 @@ import type { PickerEnv } from '../core/pickers/picker.js';
 import type { EndpointSetHealth } from '../core/health/endpoint-set-health.js';
 import { slowStartPick } from '../core/health/slow-start.js';
 import { HealthSubchannel } from './health-subchannel.js';
+import { takeStreamMark } from './stream-calls.js';
 
 /** Wraps a child picker; see the module comment. */
 export class HealthPicker implements experimental.Picker {
@@ -20,6 +21,8 @@ export class HealthPicker implements experimental.Picker {
   ) {}
 
   pick(args: experimental.PickArgs): experimental.PickResult {
+    // Whatever the child (grpc-js's round_robin reads no mark), the mark is never sent.
+    takeStreamMark(args.metadata);
     let result = this.child.pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     if (!(result.subchannel instanceof HealthSubchannel)) return result;

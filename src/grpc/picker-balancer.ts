@@ -14,6 +14,7 @@ import type { CallStats } from '../observe/call-stats.js';
 import type { EndpointCallStats, EndpointLoadFields } from '../observe/channel-observer.js';
 import { attributesOf, endpointKey } from './endpoint-attributes.js';
 import { PolicyConfig } from '../core/policies/policy-config.js';
+import { takeStreamMark } from './stream-calls.js';
 
 const { ConnectivityState } = { ConnectivityState: connectivityState };
 type State = connectivityState;
@@ -265,14 +266,31 @@ class PolicyPicker implements experimental.Picker {
   }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
+    const stream = takeStreamMark(args.metadata);
     const child = this.candidates[this.picker.pick(this.hashKey(args))]!;
     const result = child.leaf.getPicker().pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     const { load, stats } = child;
-    const { now } = this.env;
-    const ewma = this.ewma;
     const innerStarted = result.onCallStarted;
     const innerEnded = result.onCallEnded;
+    if (stream) {
+      // A stream is not load (stream-calls.ts): counted in the endpoint's stats, never in its
+      // in-flight calls or latency estimate.
+      return {
+        ...result,
+        onCallStarted: () => {
+          stats.start();
+          innerStarted?.();
+        },
+        onCallEnded: (code: Status, details: string, metadata: Metadata) => {
+          stats.end(code, undefined);
+          if (code !== Status.OK) stats.lastError = { at: Date.now(), code, details };
+          innerEnded?.(code, details, metadata);
+        },
+      };
+    }
+    const { now } = this.env;
+    const ewma = this.ewma;
     let startedAt = 0;
     return {
       ...result,

@@ -4,7 +4,7 @@
  * Policy names and their configs are typed, so an editor completes them and `tsc` rejects a
  * misspelt one; at run time an unknown name or field is an error that suggests the closest.
  */
-import type { ChannelOptions } from '@grpc/grpc-js';
+import type { ChannelOptions, Interceptor } from '@grpc/grpc-js';
 import { experimental, logVerbosity } from '@grpc/grpc-js';
 import { didYouMean } from '../core/did-you-mean.js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
@@ -14,6 +14,7 @@ import { HEALTH_AWARE, type HealthAwareFieldsInput } from '../core/policies/heal
 import { warnIfSeveralGrpcJs } from './grpc-js-copy.js';
 import { registerPolicies, validatePolicyConfig } from './register-policies.js';
 import { registerResolvers } from './resolver.js';
+import { streamMarkInterceptor } from './stream-calls.js';
 
 /** A grpc-js duration in a service config: "1.5s" or `{ seconds, nanos }`. */
 type Duration = string | { readonly seconds: number; readonly nanos: number };
@@ -92,7 +93,13 @@ export function policyChannelOptions(
   }
   const existing = base['grpc.service_config'] ? (JSON.parse(base['grpc.service_config']) as object) : {};
   const health = extras.healthCheckConfig === undefined ? {} : { healthCheckConfig: parseHealthCheckConfig(extras.healthCheckConfig) };
-  return { ...base, 'grpc.service_config': JSON.stringify({ ...existing, ...health, loadBalancingConfig: [entry] }) };
+  const options: ChannelOptions = { ...base, 'grpc.service_config': JSON.stringify({ ...existing, ...health, loadBalancingConfig: [entry] }) };
+  // grpc-ha's policies keep streams out of their load (stream-calls.ts); a client constructor
+  // takes `interceptors` from its options (and deletes them there: one options object per client).
+  if (marksStreams(name) && base['interceptor_providers'] === undefined) {
+    options['interceptors'] = [...((base['interceptors'] as Interceptor[] | undefined) ?? []), streamMarkInterceptor];
+  }
+  return options;
 }
 
 /** The policy names a channel can use, for messages: grpc-ha's and grpc-js's. */
@@ -107,4 +114,9 @@ function unknownPolicy(name: string): GrpcHaError {
     `unknown load balancing policy ${JSON.stringify(name)}${didYouMean(name, known)} (grpc-ha: ${[...POLICY_NAMES, HEALTH_AWARE].join(', ')}; ` +
       `grpc-js: ${GRPC_JS_POLICY_NAMES.join(', ')})`,
   );
+}
+
+/** Whether `name` is a grpc-ha policy whose pickers read the stream mark (health_aware strips it for any child). */
+export function marksStreams(name: string): boolean {
+  return name === HEALTH_AWARE || (POLICY_NAMES as readonly string[]).includes(name);
 }

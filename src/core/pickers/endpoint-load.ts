@@ -16,6 +16,14 @@ export class EndpointLoad {
   completed = 0;
   /** Total calls ended with a status counted as failure. */
   failed = 0;
+  /** Latency samples folded into the estimate so far; below WARMUP_SAMPLES the endpoint is still being learnt. */
+  samples = 0;
+  /**
+   * Clock time (ms) a picker last sent this endpoint a probe. The one field pickers write: calls
+   * count as in flight only once they start (asynchronously, after the pick), so without it a
+   * burst of picks in one tick would all take the same probe.
+   */
+  probedAt = Number.NEGATIVE_INFINITY;
 
   /** Records a call start. */
   start(): void {
@@ -55,6 +63,7 @@ export class EndpointLoad {
 
   /** Folds one latency sample into the estimate. */
   observe(now: number, sampleMs: number, decayMs: number, sampleWindow = Number.POSITIVE_INFINITY): void {
+    this.samples += 1;
     if (Number.isNaN(this.rttMs)) {
       // The first sample replaces the prior outright: the default RTT is a guess, not a measurement.
       this.rttMs = sampleMs;
@@ -69,7 +78,12 @@ export class EndpointLoad {
         // start) holds a healthy endpoint's estimate up for tens of seconds. A sample therefore
         // weighs at least 1/sampleWindow: a busy endpoint's estimate covers about its last
         // sampleWindow calls, an idle one's the last decayMs.
-        const w = Math.min(Math.exp(-Math.max(0, now - this.updatedAt) / decayMs), 1 - 1 / sampleWindow);
+        const elapsed = Math.max(0, now - this.updatedAt);
+        let w = Math.min(Math.exp(-elapsed / decayMs), 1 - 1 / sampleWindow);
+        // A sample of an endpoint still being learnt (its first WARMUP_SAMPLES) or probed after
+        // PROBE_INTERVAL_MS without one weighs at least half: a new instance's cold first call or
+        // a healthy one's old spike is forgotten within a few calls, not tens of seconds.
+        if (this.samples <= WARMUP_SAMPLES || elapsed >= PROBE_INTERVAL_MS) w = Math.min(w, 0.5);
         this.rttMs = current * w + sampleMs * (1 - w);
       }
     }
@@ -88,6 +102,21 @@ export interface EwmaSettings {
   /** Calls a busy endpoint's estimate averages over at least; Infinity for Finagle's pure time decay. */
   readonly sampleWindow: number;
 }
+
+/**
+ * Samples during which an endpoint is still being learnt: pickers probe it with up to
+ * MAX_WARMUP_PROBES calls at a time and each sample weighs at least half.
+ */
+export const WARMUP_SAMPLES = 6;
+
+/** Calls a picker may have in flight to an endpoint still being learnt. */
+export const MAX_WARMUP_PROBES = 2;
+
+/**
+ * An endpoint with no sample for this long gets one probe call when a picker samples it, so no
+ * available endpoint goes unmeasured (or unused) for longer, whatever its estimate says.
+ */
+export const PROBE_INTERVAL_MS = 1000;
 
 /** Caps the estimate so repeated failure penalties stay finite. */
 const MAX_RTT_MS = 60_000;

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_EWMA, EndpointLoad } from './endpoint-load.js';
+import { DEFAULT_EWMA, EndpointLoad, WARMUP_SAMPLES } from './endpoint-load.js';
 import { createLeastRequestPicker } from './least-request-picker.js';
-import { createPeakEwmaPicker, peakEwmaCost } from './peak-ewma-picker.js';
 import type { EndpointPicker, PickerEnv } from './picker.js';
 import { createRandomPicker } from './random-picker.js';
 import { createRoundRobinPicker } from './round-robin-picker.js';
@@ -158,10 +157,25 @@ describe('peak EWMA estimate', () => {
     // 29 × (49/50)^150 ≈ 1.4 above the 1 ms floor; pure time decay (tau 10 s, 75 ms) would still be near 30.
     assert.ok(load.rttMs < 2.5, `estimate ${load.rttMs}`);
     const finagle = new EndpointLoad();
-    finagle.observe(0, 1, 10_000);
+    for (let i = 0; i < WARMUP_SAMPLES; i++) finagle.observe(0, 1, 10_000); // learnt: no half weights
     finagle.observe(1, 30, 10_000);
     for (let i = 0; i < 150; i++) finagle.observe(2 + i * 0.5, 1, 10_000);
     assert.ok(finagle.rttMs > 29, `pure time decay ${finagle.rttMs}`);
+  });
+  it('forgets a new endpoint\'s cold first call within a few samples', () => {
+    const load = new EndpointLoad();
+    load.observe(0, 10, 10_000, 50); // first call: JIT, connection set-up
+    for (let i = 1; i <= 5; i++) load.observe(i, 1, 10_000, 50);
+    // Half weights while learnt: 10 → 5.5 → 3.25 → 2.1 → 1.6 → 1.3; a 1/50 weight would keep 8.9.
+    assert.ok(load.rttMs < 1.4, `estimate ${load.rttMs}`);
+  });
+  it('weighs a probe after an idle second at least half', () => {
+    const load = new EndpointLoad();
+    for (let i = 0; i < WARMUP_SAMPLES; i++) load.observe(i, 1, 10_000, 50);
+    load.observe(10, 20, 10_000, 50); // a spike: peak
+    load.observe(1010, 1, 10_000, 50); // the probe a second later
+    const decayed = 20 * Math.exp(-1000 / 10_000);
+    assert.ok(Math.abs(load.rttMs - (decayed * 0.5 + 0.5)) < 1e-9, `estimate ${load.rttMs}`);
   });
   it('counts a fast failure as a latency penalty, growing with each failure', () => {
     const load = new EndpointLoad();
@@ -175,32 +189,5 @@ describe('peak EWMA estimate', () => {
     assert.ok(load.estimate(3, DEFAULT_EWMA.decayMs) > 120, `estimate ${load.estimate(3, DEFAULT_EWMA.decayMs)}`);
     assert.equal(load.failed, 3);
     assert.equal(load.inFlight, 0);
-  });
-});
-
-describe('peak EWMA picker', () => {
-  it('prefers lower latency × (in flight + 1)', () => {
-    const eps = makeEndpoints(2);
-    eps[0]!.load.observe(0, 20, 10_000);
-    eps[1]!.load.observe(0, 2, 10_000);
-    eps[1]!.load.inFlight = 5; // 2 × 6 = 12 < 20
-    const p = createPeakEwmaPicker(eps, DEFAULT_EWMA, env(1, () => 0));
-    assert.equal(p.pick(), 1);
-    eps[1]!.load.inFlight = 10; // 2 × 11 = 22 > 20
-    assert.equal(p.pick(), 0);
-  });
-  it('probes an unmeasured endpoint with one call at a time', () => {
-    const eps = makeEndpoints(2);
-    eps[0]!.load.observe(0, 5, 10_000);
-    const opts = { ...DEFAULT_EWMA, defaultRttMs: 1 };
-    assert.equal(peakEwmaCost(eps[1]!, 0, opts), 1);
-    eps[1]!.load.inFlight = 1;
-    assert.ok(peakEwmaCost(eps[1]!, 0, opts) > 1e12);
-  });
-  it('avoids a slow endpoint almost entirely once measured', () => {
-    const eps = makeEndpoints(3);
-    eps.forEach((e, i) => e.load.observe(0, i === 2 ? 20 : 0.5, 10_000));
-    const p = createPeakEwmaPicker(eps, DEFAULT_EWMA, env(5, () => 1));
-    assert.equal(counts(p, 3, 10_000)[2], 0);
   });
 });
