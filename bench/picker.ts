@@ -3,7 +3,7 @@
  * round robin measured in the same run. Loads are set to varied values so P2C pickers do real
  * comparisons; ring_hash hashes a fresh key each pick.
  */
-import { DEFAULT_EWMA } from '../src/core/pickers/endpoint-load.js';
+import { DEFAULT_EWMA, WARMUP_SAMPLES } from '../src/core/pickers/endpoint-load.js';
 import { createLeastRequestPicker, LEAST_REQUEST_DEFAULTS } from '../src/core/pickers/least-request-picker.js';
 import { createPeakEwmaPicker } from '../src/core/pickers/peak-ewma-picker.js';
 import { defaultPickerEnv, type EndpointPicker, type PickerEndpoint } from '../src/core/pickers/picker.js';
@@ -33,7 +33,9 @@ function endpoints(n: number): PickerEndpoint[] {
   const eps = makeEndpoints(n, Array.from({ length: n }, () => 1 + Math.floor(random() * 10)));
   for (const e of eps) {
     e.load.inFlight = Math.floor(random() * 8);
-    e.load.observe(0, 0.5 + random() * 20, DEFAULT_EWMA.decayMs);
+    // Past the warm-up, as endpoints are in steady state (a pick then probes nothing).
+    const ms = 0.5 + random() * 20;
+    for (let i = 0; i < WARMUP_SAMPLES; i++) e.load.observe(0, ms, DEFAULT_EWMA.decayMs);
   }
   return eps;
 }

@@ -8,12 +8,16 @@
  * reply waits slow-ms plus a uniform draw in [0, jitter-ms): 20 ms fixed and 10-50 ms jittered),
  * --concurrency 16, --rounds 2. Power of two choices alone leaves a floor of
  * (k/n)(k-1)/(n-1) of the calls on slow backends (both samples slow): 0, 10 % and 13 % here.
+ *
+ * Rows with mode "model" run the same pure pickers in virtual time (latency-model.ts): the
+ * policy's decisions without this machine's scheduling noise, next to plain P2C on the same cost.
  */
 import { spawnBackendGroup, type GroupServerOptions } from '../src/example/backend-process.js';
 import { connectClient, GRPC_JS_ROUND_ROBIN, policyName } from './cluster.js';
 import { quantile, round2, runLoad, type LoadResult } from './load.js';
 import { numbersOption, type BenchContext, type BenchRow } from './types.js';
 import type { LoadBalancingConfigEntry } from '../src/grpc/service-config.js';
+import { runModel, type ModelPolicy } from './latency-model.js';
 
 /** The load-aware policies measured (random and the static ones cannot avoid a slow backend). */
 const POLICIES: readonly LoadBalancingConfigEntry[] = [{ least_request: {} }, { peak_ewma: {} }];
@@ -114,7 +118,38 @@ export async function runSlowMany(ctx: BenchContext): Promise<BenchRow[]> {
           healthy_p99_ms: round2(healthyP99),
           baseline_p99_ms: round2(quantile(baseline.latencies, 0.99)),
           calls: r.total,
+          mode: 'processes',
           meets_target: name === 'peak_ewma' ? slowShare <= TARGET_SLOW_SHARE && p99 <= TARGET_P99_RATIO * healthyP99 : null,
+        };
+        ctx.emit(row);
+        rows.push(row);
+      }
+    }
+    const seconds = ctx.quick ? 2 : 10;
+    for (const c of cases) {
+      const model = { ...c, concurrency, noiseMs: 1, seconds };
+      const healthyP99 = runModel('round_robin', { ...model, n: c.n - c.k, k: 0 }).p99;
+      const baselineP99 = runModel('round_robin', model).p99;
+      for (const policy of ['round_robin', 'least_request', 'p2c peak_ewma', 'peak_ewma'] as ModelPolicy[]) {
+        const r = runModel(policy, model);
+        const row: BenchRow = {
+          scenario: 'slow-many',
+          policy: `${policy} (model)`,
+          n: c.n,
+          k: c.k,
+          slow_ms: c.slowMs,
+          jitter: c.jitterMs,
+          c: concurrency,
+          p50_ms: round2(r.p50),
+          p99_ms: round2(r.p99),
+          p99_rounds_ms: '',
+          slow_share: Math.round(r.slowShare * 10_000) / 10_000,
+          p2c_floor: Math.round(((c.k / c.n) * (c.k - 1)) / (c.n - 1) * 10_000) / 10_000,
+          healthy_p99_ms: round2(healthyP99),
+          baseline_p99_ms: round2(baselineP99),
+          calls: r.calls,
+          mode: 'model',
+          meets_target: policy === 'peak_ewma' ? r.slowShare <= TARGET_SLOW_SHARE && r.p99 <= TARGET_P99_RATIO * healthyP99 : null,
         };
         ctx.emit(row);
         rows.push(row);

@@ -97,6 +97,8 @@ export async function runServeExample(options: ServeExampleOptions, given: (name
   }
 
   const specs = options.servers !== undefined ? parseServers(options.servers) : [specOf(options)];
+  // Each server's serve() listens for SIGTERM and SIGINT: many servers in one process are expected.
+  if (specs.length > 4) process.setMaxListeners(Math.max(process.getMaxListeners(), 2 * specs.length + 4));
   const started: HaServer[] = [];
   for (const spec of specs) {
     // The process exits once every server of it has drained (below), not when the first has.

@@ -16,6 +16,12 @@ export class EndpointLoad {
   completed = 0;
   /** Total calls ended with a status counted as failure. */
   failed = 0;
+  /**
+   * Plain EWMA of latency (no peak, no decay toward zero), ms; `NaN` until the first sample.
+   * Pickers tell slow endpoints from fast ones by it: a peak-sensitive estimate carries every
+   * client-side hiccup (a GC pause delays all calls in flight), a mean of the same samples much less.
+   */
+  meanMs = Number.NaN;
   /** Latency samples folded into the estimate so far; below WARMUP_SAMPLES the endpoint is still being learnt. */
   samples = 0;
   /**
@@ -64,6 +70,8 @@ export class EndpointLoad {
   /** Folds one latency sample into the estimate. */
   observe(now: number, sampleMs: number, decayMs: number, sampleWindow = Number.POSITIVE_INFINITY): void {
     this.samples += 1;
+    const meanWeight = this.samples <= WARMUP_SAMPLES ? Math.max(0.5, 1 / this.samples) : Math.max(1 / sampleWindow, 0.02);
+    this.meanMs = Number.isNaN(this.meanMs) ? sampleMs : this.meanMs + (sampleMs - this.meanMs) * meanWeight;
     if (Number.isNaN(this.rttMs)) {
       // The first sample replaces the prior outright: the default RTT is a guess, not a measurement.
       this.rttMs = sampleMs;

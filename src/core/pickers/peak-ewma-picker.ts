@@ -7,8 +7,9 @@
  * with probability (k/n)·(k-1)/(n-1) — 10 % for 2 of 5, 13 % for 4 of 10 — and the estimate cannot
  * help. brpc measured the same (best of 2 against choosing among 4 with two slow backends). So the
  * sampling adapts, in the spirit of Prequal's hot-cold lexicographic rule: an endpoint is *hot* when
- * its latency estimate is well above the set's reference latency (a low quantile of every
- * estimate, refreshed every REFERENCE_REFRESH_MS); the picker keeps sampling distinct endpoints
+ * its mean latency (EndpointLoad.meanMs: the peak estimate carries every client-side hiccup) is
+ * well above the set's reference latency (a low quantile of every mean, refreshed every
+ * REFERENCE_REFRESH_MS); the picker keeps sampling distinct endpoints
  * until two cold ones are found (at most MAX_SAMPLES, so O(1) per pick at any size, a full scan
  * below that), and takes the cheaper of those two. With every endpoint equally fast nothing is hot
  * and this is P2C; near-equal latencies compare by calls in flight alone (least_request), so noise
@@ -34,13 +35,13 @@ const UNMEASURED_BUSY_COST = Number.MAX_SAFE_INTEGER / 4;
 /** Endpoints sampled at most per pick while looking for two cold ones. */
 export const MAX_SAMPLES = 8;
 
-/** An endpoint is hot when its estimate exceeds HOT_FACTOR × reference + HOT_MARGIN_MS. */
+/** An endpoint is hot when its mean latency exceeds HOT_FACTOR × reference + HOT_MARGIN_MS. */
 export const HOT_FACTOR = 2;
 
 /** Absolute slack of the hot threshold, ms: sub-millisecond noise never makes an endpoint hot. */
 export const HOT_MARGIN_MS = 1;
 
-/** The reference latency is this quantile of the endpoints' estimates: robust to up to 3/4 slow. */
+/** The reference latency is this quantile of the endpoints' mean latencies: right with up to 3/4 slow. */
 const REFERENCE_QUANTILE = 0.25;
 
 /** How often the reference latency is recomputed, ms (an O(n) pass, amortised over the picks). */
@@ -88,8 +89,8 @@ export const createPeakEwmaPicker: PickerFactory<PeakEwmaOptions> = (endpoints, 
     referenceAt = t;
     let m = 0;
     for (let i = 0; i < n; i++) {
-      const rtt = endpoints[i]!.load.estimate(t, decayMs);
-      if (!Number.isNaN(rtt)) scratch[m++] = rtt;
+      const mean = endpoints[i]!.load.meanMs;
+      if (!Number.isNaN(mean)) scratch[m++] = mean;
     }
     hotAbove = m === 0 ? Number.POSITIVE_INFINITY : quickselect(scratch, m, Math.floor((m - 1) * REFERENCE_QUANTILE)) * HOT_FACTOR + HOT_MARGIN_MS;
   };
@@ -123,15 +124,17 @@ export const createPeakEwmaPicker: PickerFactory<PeakEwmaOptions> = (endpoints, 
           e.load.probedAt = t;
           return i;
         }
-        const rtt = e.load.estimate(t, decayMs);
-        if (Number.isNaN(rtt) || rtt > hotAbove) {
-          const cost = peakEwmaCost(e, t, options);
+        const mean = e.load.meanMs;
+        if (!(mean <= hotAbove)) {
+          // Hot or unmeasured (NaN): ranked by mean × (in flight + 1), which needs no exp().
+          const cost = Number.isNaN(mean) ? UNMEASURED_BUSY_COST + e.load.inFlight : (mean * (e.load.inFlight + 1)) / e.weight;
           if (cost < hotCost) {
             hot = i;
             hotCost = cost;
           }
           continue;
         }
+        const rtt = e.load.estimate(t, decayMs);
         if (first < 0) {
           first = i;
           firstRtt = rtt;
