@@ -94,8 +94,8 @@ export async function runStreams(ctx: BenchContext): Promise<BenchRow[]> {
         c: concurrency,
         // Per backend: its unary share, and in brackets the streams it holds (summed over rounds).
         unary_share: ids.map((id, i) => `${shares[i]!.toFixed(3)} (${a.streamsOn.get(id) ?? 0})`).join(' / '),
-        min_share: round2(Math.min(...shares) * 100) / 100,
-        max_share: round2(Math.max(...shares) * 100) / 100,
+        min_share: Math.round(Math.min(...shares) * 10_000) / 10_000,
+        max_share: Math.round(Math.max(...shares) * 10_000) / 10_000,
         p99_ms: round2(quantile(a.latencies, 0.99)),
         baseline_p99_ms: round2(quantile(baseline.latencies, 0.99)),
         calls: total,

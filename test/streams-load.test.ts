@@ -14,6 +14,7 @@ import { STREAM_MARK } from '../src/grpc/stream-calls.js';
 
 const LOAD_AWARE: LoadBalancingConfigEntry[] = [{ least_request: {} }, { peak_ewma: {} }];
 const CALLS = 300;
+const CONCURRENCY = 4;
 
 function unary(c: EchoClient): Promise<EchoReply> {
   return new Promise((resolve, reject) =>
@@ -24,8 +25,9 @@ function unary(c: EchoClient): Promise<EchoReply> {
 describe('a long-lived stream does not make its backend look busy', () => {
   let group: BackendGroup;
   before(async () => {
-    // 2 ms per reply: the stream sends a message every 2 ms for as long as it lives.
-    group = await spawnBackendGroup(['s0', 's1', 's2'].map((id) => ({ id, latencyMs: 2 })));
+    // 20 ms per reply: the stream sends a message every 20 ms for as long as it lives, and the
+    // backends' latencies differ far less than 25 % (peak_ewma then compares calls in flight).
+    group = await spawnBackendGroup(['s0', 's1', 's2'].map((id) => ({ id, latencyMs: 20 })));
   });
   after(() => group.stop());
 
@@ -38,11 +40,16 @@ describe('a long-lived stream does not make its backend look busy', () => {
         stream.on('error', () => undefined); // cancelled at the end
         const streamServer = await new Promise<string>((resolve) => stream.once('data', (r: EchoReply) => resolve(r.serverId)));
         const counts = new Map<string, number>();
-        // One call at a time: a backend counted one call busier would lose every comparison.
-        for (let i = 0; i < CALLS; i++) {
-          const r = await unary(client);
-          counts.set(r.serverId, (counts.get(r.serverId) ?? 0) + 1);
-        }
+        // Few calls in flight (4 over 3 backends): one call more on a backend decides most comparisons.
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: CONCURRENCY }, async () => {
+            while (next++ < CALLS) {
+              const r = await unary(client);
+              counts.set(r.serverId, (counts.get(r.serverId) ?? 0) + 1);
+            }
+          }),
+        );
         stream.cancel();
         for (const s of group.servers) {
           const share = (counts.get(s.id) ?? 0) / CALLS;

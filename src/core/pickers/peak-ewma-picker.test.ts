@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_EWMA, MAX_WARMUP_PROBES, PROBE_INTERVAL_MS, WARMUP_SAMPLES } from './endpoint-load.js';
 import { createPeakEwmaPicker, peakEwmaCost } from './peak-ewma-picker.js';
-import type { EndpointPicker, PickerEndpoint } from './picker.js';
+import type { PickerEndpoint } from './picker.js';
 import { seededRandom } from './seeded-random.js';
-import { makeEndpoints } from '../../../test/support/test-endpoints.js';
+import { countPicks, makeEndpoints } from '../../../test/support/test-endpoints.js';
 
 /** A clock the test moves by hand. */
 function clock(start = 0) {
@@ -17,11 +17,7 @@ function learn(e: PickerEndpoint, ms: number, at = 0): void {
   for (let i = 0; i < WARMUP_SAMPLES; i++) e.load.observe(at, ms, DEFAULT_EWMA.decayMs);
 }
 
-function counts(picker: EndpointPicker, n: number, picks: number): number[] {
-  const c = new Array<number>(n).fill(0);
-  for (let i = 0; i < picks; i++) c[picker.pick()]!++;
-  return c;
-}
+const counts = countPicks;
 
 describe('peak EWMA picker', () => {
   it('prefers lower latency × (in flight + 1) between endpoints of different speed', () => {

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_EWMA, EndpointLoad, WARMUP_SAMPLES } from './endpoint-load.js';
 import { createLeastRequestPicker } from './least-request-picker.js';
-import type { EndpointPicker, PickerEnv } from './picker.js';
+import type { PickerEnv } from './picker.js';
 import { createRandomPicker } from './random-picker.js';
 import { createRoundRobinPicker } from './round-robin-picker.js';
 import { seededRandom } from './seeded-random.js';
-import { makeEndpoints } from '../../../test/support/test-endpoints.js';
+import { countPicks, makeEndpoints } from '../../../test/support/test-endpoints.js';
 import { buildAliasTable, createWeightedRandomPicker } from './weighted-random-picker.js';
 import { buildEdfSchedule, createWeightedRoundRobinPicker } from './weighted-round-robin-picker.js';
 
@@ -18,11 +18,7 @@ function scripted(...values: number[]): () => number {
   return () => values[i++ % values.length]!;
 }
 
-function counts(picker: EndpointPicker, n: number, picks: number): number[] {
-  const c = new Array<number>(n).fill(0);
-  for (let i = 0; i < picks; i++) c[picker.pick()]!++;
-  return c;
-}
+const counts = countPicks;
 
 describe('random picker', () => {
   it('spreads picks uniformly over the endpoints', () => {
