@@ -94,6 +94,9 @@ export class Cluster {
     this.shares = new FairShares(config.maxConcurrentStreamsPerBackend, config.maxPending);
   }
 
+  /** Bumped by every backend list the source delivers (the primary publishes the list when it moved). */
+  endpointsVersion = 0;
+
   /** Whether the endpoint source delivered its first list. */
   get resolved(): boolean {
     return this.answered;
@@ -307,6 +310,7 @@ export class Cluster {
   private setEndpoints(endpoints: readonly ProxyEndpoint[]): void {
     if (this.closed) return;
     this.answered = true;
+    this.endpointsVersion++;
     const seen = new Set<string>();
     for (const e of endpoints) {
       seen.add(e.address);
@@ -339,10 +343,15 @@ export class Cluster {
   }
 
   private scheduleRebuild(): void {
-    // Several backends often change state in one tick (a burst of connects at start): one rebuild.
+    // A rebuild walks every backend (and on the primary publishes a delta), so one per change
+    // would make n changes cost O(n²): 1,000 backends connecting at start, or a worker taking the
+    // primary's deltas one IPC message at a time. Changes are coalesced per turn of the event
+    // loop (setImmediate runs after the poll phase has run every ready I/O callback, where a
+    // microtask would run after each one): calls arriving meanwhile see the previous picker, and
+    // any that found no backend wait in the queue the rebuild drains.
     if (this.rebuildQueued || this.closed) return;
     this.rebuildQueued = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.rebuildQueued = false;
       if (!this.closed) this.rebuild();
     });

@@ -62,7 +62,7 @@ const CONNECTING: EndpointCondition = { t: 'connecting', settled: false };
 export class HealthPublisher {
   /** Each backend's last published state, as JSON, to tell what changed. */
   private readonly sent = new Map<string, string>();
-  private sentEndpoints = '';
+  private sentEndpoints = -1;
   private sentCluster = '';
 
   constructor(
@@ -89,10 +89,9 @@ export class HealthPublisher {
     let endpoints: ProxyEndpoint[] | undefined;
     const backends: [string, SharedBackend][] = [];
     if (cluster.resolved) {
-      const list = [...cluster.upstreams.values()].map((u) => ({ address: u.address, weight: u.weight }));
-      const text = JSON.stringify(list);
-      if (full || text !== this.sentEndpoints) endpoints = list;
-      if (!full) this.sentEndpoints = text;
+      // The list only moves when the source delivers one: its version says so without comparing it.
+      if (full || cluster.endpointsVersion !== this.sentEndpoints) endpoints = [...cluster.upstreams.values()].map((u) => ({ address: u.address, weight: u.weight }));
+      if (!full) this.sentEndpoints = cluster.endpointsVersion;
       const seen = new Set<string>();
       for (const address of cluster.upstreams.keys()) {
         seen.add(address);
