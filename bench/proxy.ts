@@ -287,29 +287,40 @@ function stopper(child: ChildProcess): () => Promise<void> {
   };
 }
 
-/** Starts `grpc-ha proxy` with `workers` in front of `backends` (`cli`: another build's main.js, to compare). */
-export async function startGrpcHa(backends: readonly string[], workers: number, cli = CLI): Promise<RunningProxy> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []),
-      cli, 'proxy', '--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace', '100ms', '--workers', String(workers),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const port = await new Promise<number>((resolve, reject) => {
+/** A `grpc-ha proxy` child process and the ports it printed. */
+export interface GrpcHaProcess extends RunningProxy {
+  /** Its admin port, or null with `--admin off`. */
+  readonly adminPort: number | null;
+}
+
+/**
+ * Spawns `grpc-ha proxy ...args` (`cli`: another build's main.js, to compare; `wrap`: a command
+ * line the node command runs under, e.g. `sh -c 'ulimit -n ...; exec "$@"'`) and resolves once
+ * it printed its listening line.
+ */
+export async function spawnGrpcHaProxy(args: readonly string[], workers: number, cli = CLI, wrap: readonly string[] = []): Promise<GrpcHaProcess> {
+  const command = [process.execPath, ...(process.env.PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), cli, 'proxy', ...args];
+  const [file, ...rest] = [...wrap, ...command];
+  const child = spawn(file!, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const listening = await new Promise<{ port: number; adminPort: number | null }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       try {
-        const e = JSON.parse(line) as { event?: string; port?: number };
-        if (e.event === 'listening') resolve(e.port!);
+        const e = JSON.parse(line) as { event?: string; port?: number; adminPort?: number | null };
+        if (e.event === 'listening') resolve({ port: e.port!, adminPort: e.adminPort ?? null });
       } catch {
         // not our line
       }
     });
     child.once('exit', (code) => reject(new Error(`grpc-ha proxy exited with ${code} before listening`)));
   });
-  return { name: 'grpc-ha', workers, pid: child.pid!, port, stop: stopper(child) };
+  return { name: 'grpc-ha', workers, pid: child.pid!, ...listening, stop: stopper(child) };
+}
+
+/** Starts `grpc-ha proxy` with `workers` in front of `backends` (`cli`: another build's main.js, to compare). */
+export async function startGrpcHa(backends: readonly string[], workers: number, cli = CLI): Promise<RunningProxy> {
+  const args = ['--listen', '127.0.0.1:0', '--target', backends.join(','), '--admin', 'off', '--grace', '100ms', '--workers', String(workers)];
+  return spawnGrpcHaProxy(args, workers, cli);
 }
 
 async function startNginx(dir: string, backends: readonly string[], workers: number): Promise<RunningProxy> {

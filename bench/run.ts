@@ -14,6 +14,7 @@ import { runDiscovery } from './discovery.js';
 import { runOverhead } from './overhead.js';
 import { runPicker } from './picker.js';
 import { runProxyBench } from './proxy.js';
+import { runProxyScaleBench } from './proxy-scale.js';
 import { runSlowBackend } from './slow-backend.js';
 import { runXdsBench } from './xds.js';
 import { runSlowMany } from './slow-many.js';
@@ -32,6 +33,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   failover: runFailover,
   discovery: runDiscovery,
   proxy: runProxyBench,
+  'proxy-scale': runProxyScaleBench,
   xds: runXdsBench,
   'hpack-bomb': runHpackBomb,
 };
