@@ -8,7 +8,7 @@
  * Per proxy: throughput, p50/p99 latency, user+system CPU per request over all of the proxy's
  * processes (/proc/<pid>/stat of the process tree) — the figure that does not depend on how the 2
  * cores were shared with the load generator and the backends — and their summed RSS at the end
- * of a round, under load. Missing tools are installed with apt-get when running as root.
+ * of a round, under load (and the largest of one process). Missing tools are installed with apt-get when running as root.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,6 +46,8 @@ interface Round {
   p99Ms: number;
   cpuUsPerReq: number;
   rssMb: number;
+  /** The largest RSS of one of its processes, MB. */
+  rssMbMax: number;
   failed: number;
 }
 
@@ -104,6 +106,7 @@ export async function runProxyBench(ctx: BenchContext): Promise<BenchRow[]> {
         p99_ms: round2(med('p99Ms')),
         cpu_us_per_req: round2(med('cpuUsPerReq')),
         rss_mb: round2(med('rssMb')),
+        rss_mb_max_process: round2(med('rssMbMax')),
         failed: all.reduce((n, r) => n + r.failed, 0),
         rounds: all.length,
         rps_spread: spread('rps'),
@@ -144,6 +147,7 @@ function measure(dir: string, proxy: RunningProxy, seconds: number): Round {
     p99Ms: result.p99Us / 1000,
     cpuUsPerReq: cpuUs / result.succeeded,
     rssMb: pids.reduce((n, pid) => n + rssMb(pid), 0),
+    rssMbMax: Math.max(...pids.map(rssMb)),
     failed: result.failed,
   };
 }

@@ -60,8 +60,8 @@ const CONNECTING: EndpointCondition = { t: 'connecting', settled: false };
 
 /** Computes deltas of one primary cluster; see the module comment. */
 export class HealthPublisher {
-  /** Each backend's last published state, as JSON, to tell what changed. */
-  private readonly sent = new Map<string, string>();
+  /** Each backend's last published state, to tell what changed. */
+  private readonly sent = new Map<string, SharedBackend>();
   private sentEndpoints = -1;
   private sentCluster = '';
 
@@ -101,9 +101,13 @@ export class HealthPublisher {
           healthySince: toWall(health.healthySinceOf(address)),
           ejection: e && { kind: e.kind, reason: e.reason, at: toWall(e.at), until: toWall(e.until) },
         };
-        const json = JSON.stringify(backend);
-        if (full || this.sent.get(address) !== json) backends.push([address, backend]);
-        if (!full) this.sent.set(address, json);
+        // Compared field by field: a delta runs at every change of the cluster, and serialising
+        // every backend to compare it made 1,000 backends cost O(n²) at start (issue 17).
+        const last = this.sent.get(address);
+        if (full || last === undefined || !sameBackend(last, backend)) {
+          backends.push([address, backend]);
+          if (!full) this.sent.set(address, backend);
+        }
       }
       if (!full) for (const address of this.sent.keys()) if (!seen.has(address)) this.sent.delete(address);
     }
@@ -116,4 +120,17 @@ export class HealthPublisher {
       counters: health.counters && structuredClone(health.counters),
     };
   }
+}
+
+/** Whether two published states of one backend are the same (conditions are small flat objects). */
+function sameBackend(a: SharedBackend, b: SharedBackend): boolean {
+  return a.healthySince === b.healthySince && sameFlat(a.condition, b.condition) && (a.ejection === b.ejection || (a.ejection !== null && b.ejection !== null && sameFlat(a.ejection, b.ejection)));
+}
+
+function sameFlat(a: object, b: object): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a) as (keyof typeof a)[];
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
 }
