@@ -343,18 +343,19 @@ export class Cluster {
   }
 
   private scheduleRebuild(): void {
-    // A rebuild walks every backend (and on the primary publishes a delta), so one per change
-    // would make n changes cost O(n²): 1,000 backends connecting at start, or a worker taking the
-    // primary's deltas one IPC message at a time. Changes are coalesced per turn of the event
-    // loop (setImmediate runs after the poll phase has run every ready I/O callback, where a
-    // microtask would run after each one): calls arriving meanwhile see the previous picker, and
-    // any that found no backend wait in the queue the rebuild drains.
+    // Several backends often change state in one tick (a burst of connects at start): one rebuild.
+    // The primary of a proxy on workers coalesces per turn of the event loop instead (setImmediate
+    // runs after the poll phase has run every ready I/O callback, a microtask after each one): its
+    // rebuild walks every backend and publishes a delta to every worker, so one per change made
+    // 1,000 backends connecting cost O(n²) there, and each delta a rebuild in every worker.
     if (this.rebuildQueued || this.closed) return;
     this.rebuildQueued = true;
-    setImmediate(() => {
+    const run = () => {
       this.rebuildQueued = false;
       if (!this.closed) this.rebuild();
-    });
+    };
+    if (this.picks) queueMicrotask(run);
+    else setImmediate(run);
   }
 
   private rebuild(): void {

@@ -5,7 +5,7 @@
  * - the listening socket. Node 20 has no SO_REUSEPORT, so the primary accepts and hands each
  *   connection to the worker holding the fewest (worker-pool.ts): gRPC connections live long and
  *   carry many calls, so how connections are spread is how load is spread, and the kernel's
- *   accept() on a shared socket favours whichever worker is awake (docs/proxy.md measures it);
+ *   accept() on a shared socket favours whichever worker is awake (docs/proxy.md, "Workers");
  * - each cluster's view: membership (the endpoint source), health (one connection and one active
  *   health check per backend, from here only) and outlier ejection over every worker's call
  *   results, published to every worker as deltas (health-snapshot.ts, health-mirror.ts);
