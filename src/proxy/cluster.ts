@@ -344,17 +344,19 @@ export class Cluster {
 
   private scheduleRebuild(): void {
     // Several backends often change state in one tick (a burst of connects at start): one rebuild.
-    // The primary of a proxy on workers coalesces per turn of the event loop instead (setImmediate
-    // runs after the poll phase has run every ready I/O callback, a microtask after each one): its
-    // rebuild walks every backend and publishes a delta to every worker, so one per change made
-    // 1,000 backends connecting cost O(n²) there, and each delta a rebuild in every worker.
+    // On workers, the primary and each worker coalesce per turn of the event loop instead
+    // (setImmediate runs after the poll phase has run every ready I/O callback, a microtask after
+    // each one): a rebuild walks every backend, in the primary it publishes a delta to every
+    // worker and in a worker it builds a picker, so one per change made 1,000 backends connecting
+    // cost O(n²) in each process (docs/proxy.md, "Memory and cost as it grows"). The primary is
+    // the cluster that picks nothing, a worker the one that checks no health.
     if (this.rebuildQueued || this.closed) return;
     this.rebuildQueued = true;
     const run = () => {
       this.rebuildQueued = false;
       if (!this.closed) this.rebuild();
     };
-    if (this.picks) queueMicrotask(run);
+    if (this.picks && this.options.checksHealth !== false) queueMicrotask(run);
     else setImmediate(run);
   }
 
