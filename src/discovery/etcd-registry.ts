@@ -18,7 +18,7 @@
  * open — a hung etcd (SIGSTOP, a frozen VM) answers no ping, grpc-js drops the connection after
  * `keepaliveTimeoutMs`, and the watch reports the outage like a closed stream; the Go client's
  * DialKeepAliveTime/DialKeepAliveTimeout do the same. While etcd is down the connection and the
- * watches try again at least every `reconnectMaxMs`, so a registration made once it is back
+ * watches and registrations try again at least every `reconnectMaxMs`, so a registration made once it is back
  * reaches clients within about that. Errors etcd answered (permission denied, a value over the
  * receive limit) are reported as what they are and retried on the slower `backoff`.
  */
@@ -67,7 +67,7 @@ export interface EtcdRegistryOptions {
   readonly configPrefix?: string;
   /** Retry timing of registrations, and of lists etcd refused. Defaults to 100 ms doubling to 5 s. */
   readonly backoff?: BackoffOptions;
-  /** Largest wait between two attempts to reach etcd while it is down (connection, watch re-list), ms: a registration made once etcd is back reaches clients within about this. Defaults to 500. */
+  /** Largest wait between two attempts to reach etcd while it is down (connection, watch re-list, registration write), ms: a registration made once etcd is back, or retried through the outage, reaches clients within about this. Defaults to 500. */
   readonly reconnectMaxMs?: number;
   /** gRPC keepalive ping interval while a watch or lease stream is open, ms; etcd answers GOAWAY to pings more frequent than its --grpc-keepalive-min-time (5 s by default). Defaults to 10000. */
   readonly keepaliveMs?: number;
@@ -185,7 +185,13 @@ export class EtcdRegistry implements Registry {
     let leaseId: string | null = null;
     const registration = new KeptRegistration(
       instance,
-      { refreshIntervalMs: this.checkIntervalMs, backoff: this.backoff, logger: this.logger, where: this.description },
+      {
+        refreshIntervalMs: this.checkIntervalMs,
+        backoff: this.backoff,
+        reconnect: { maxMs: this.reconnectMaxMs, unreachable: etcdUnreachable },
+        logger: this.logger,
+        where: this.description,
+      },
       {
         onStateChange: (state) => {
           if (state.t === 'closed') this.registrations.delete(registration);

@@ -31,6 +31,12 @@ export interface KeptRegistrationSettings {
   readonly refreshIntervalMs: number;
   /** Retry timing after a failure. */
   readonly backoff?: BackoffOptions;
+  /**
+   * A shorter cap for failures where the registry did not answer (`unreachable` says which), so a
+   * registration is written within about `maxMs` of the registry coming back rather than after
+   * the backoff's cap; refusals keep the full backoff.
+   */
+  readonly reconnect?: { readonly maxMs: number; readonly unreachable: (error: unknown) => boolean };
   /** Where to log. */
   readonly logger: DiscoveryLogger;
   /** "file registry /tmp/x", for log lines. */
@@ -138,7 +144,7 @@ export class KeptRegistration implements Registration {
       this.outage.failed(wrapped, 'the instance is not registered meanwhile');
       const attempt = this.current.t === 'registering' ? this.current.attempt + 1 : 1;
       this.setState({ t: 'registering', attempt, lastError: wrapped });
-      this.schedule(this.backoff.next(), () => this.put());
+      this.schedule(this.retryDelay(error), () => this.put());
     }
   }
 
@@ -157,8 +163,14 @@ export class KeptRegistration implements Registration {
     } catch (error) {
       if (generation !== this.generation) return;
       this.outage.failed(error, 'the entry stays until its TTL runs out');
-      this.schedule(this.backoff.next(), () => this.refresh());
+      this.schedule(this.retryDelay(error), () => this.refresh());
     }
+  }
+
+  private retryDelay(error: unknown): number {
+    const next = this.backoff.next();
+    const reconnect = this.settings.reconnect;
+    return reconnect?.unreachable(error) ? Math.min(next, reconnect.maxMs) : next;
   }
 
   private schedule(ms: number, run: () => Promise<void>): void {
