@@ -50,6 +50,7 @@ program
   .command('serve-example')
   .description('run the example Echo backend as a grpc-ha instance (health, drain on SIGTERM), optionally faulty, registered, on workers')
   .option('--host <host>', 'interface to bind', '127.0.0.1')
+  .option('--advertise <address>', 'address to register, host or host:port (default $GRPC_HA_ADVERTISE_ADDRESS, else the bound host, else an interface address when --host is 0.0.0.0 or ::)')
   .option('--port <port>', 'port to bind; 0 picks a free one', intIn(0, 65535), 0)
   .option('--id <id>', 'server_id replies carry, and the instance id when registered (default host:port)')
   .option('--latency <duration>', 'added latency per reply', durationMs, 0)
@@ -83,6 +84,7 @@ Examples:
     await runServeExample(
       {
         host: o.host,
+        advertiseAddress: o.advertise,
         port: o.port,
         id: o.id,
         latencyMs: o.latency,
@@ -266,6 +268,7 @@ program
 /** serve-example's flags as commander names them. */
 interface ServeExampleFlags {
   host: string;
+  advertise?: string;
   port: number;
   id?: string;
   latency: number;

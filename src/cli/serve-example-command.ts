@@ -37,6 +37,8 @@ export interface ExampleServerSpec {
 /** Options of serve-example, as the command line gives them. */
 export interface ServeExampleOptions {
   readonly host: string;
+  /** Address to register (serve()'s advertiseAddress). */
+  readonly advertiseAddress?: string | undefined;
   readonly port: number;
   readonly id?: string;
   readonly latencyMs: number;
@@ -80,6 +82,7 @@ export async function runServeExample(options: ServeExampleOptions, given: (name
   const register = registers ? await registerHook(options, registry, service) : undefined;
   const common = {
     host: options.host,
+    ...(options.advertiseAddress !== undefined && { advertiseAddress: options.advertiseAddress }),
     ...(options.drainNoticeMs !== undefined && { drainNoticeMs: options.drainNoticeMs }),
     ...(options.drainGraceMs !== undefined && { drainGraceMs: options.drainGraceMs }),
   };
@@ -88,6 +91,7 @@ export async function runServeExample(options: ServeExampleOptions, given: (name
     const handle = await runWorkers({
       workers: options.workers,
       host: options.host,
+      ...(options.advertiseAddress !== undefined && { advertiseAddress: options.advertiseAddress }),
       ...(register && { register }),
       // Replies carry "<id>/<worker pid>" so a client can see which worker answered.
       worker: async () => (await startOne({ ...specOf(options), id: `${options.id ?? 'workers'}/${process.pid}` }, { ...common, exitOnSignal: true })).instance.port,
@@ -129,7 +133,7 @@ function specOf(options: ServeExampleOptions): ExampleServerSpec {
   };
 }
 
-async function startOne(spec: ExampleServerSpec, common: Pick<ServeOptions, 'host' | 'drainNoticeMs' | 'drainGraceMs' | 'register' | 'exitOnSignal'>) {
+async function startOne(spec: ExampleServerSpec, common: Pick<ServeOptions, 'host' | 'advertiseAddress' | 'drainNoticeMs' | 'drainGraceMs' | 'register' | 'exitOnSignal'>) {
   const echo = createEchoService({
     ...(spec.id !== undefined && { id: spec.id }),
     latencyMs: spec.latencyMs ?? 0,

@@ -77,3 +77,24 @@ export function formatAddress(host: string, port: number): string {
   return ipVersion(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+
+/**
+ * Whether `host` means "every interface" (`0.0.0.0`, `::`, or empty): fine to bind, never an
+ * address to publish — no other machine can dial it (Linux maps it to loopback locally).
+ */
+export function isWildcardHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare === '' || bare === '0.0.0.0') return true;
+  // Every spelling of the IPv6 unspecified address (RFC 4291 §2.5.2): only zero groups.
+  return ipVersion(bare) === 6 && /^[0:]+$/.test(bare);
+}
+
+/**
+ * Parses a host with an optional port: `10.0.0.7`, `pod.example.com`, `fd00::7` (bare IPv6, no
+ * port), `10.0.0.7:50051` or `[fd00::7]:50051`; null when it is neither.
+ */
+export function splitHostOptionalPort(text: string): { host: string; port?: number } | null {
+  if (ipVersion(text) !== 0) return { host: text };
+  if (HOSTNAME.test(text)) return { host: text };
+  return splitAddress(text);
+}

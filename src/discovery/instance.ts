@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { parseConfig } from '../core/parse-config.js';
-import { splitAddress } from '../core/address.js';
+import { isWildcardHost, splitAddress } from '../core/address.js';
 
 /** One registered instance of a service, as registries report it to resolvers. */
 export interface ServiceInstance {
@@ -55,14 +55,24 @@ const text = (max: number) =>
 
 const weightRule = 'must be a finite number > 0';
 
+/**
+ * A wildcard is where a server listens, not where clients can reach it: registering one would
+ * send every client to an address no other machine can dial.
+ */
+const WILDCARD_RULE =
+  "must be an address clients can dial, not a wildcard (0.0.0.0 or ::): serve() registers the address in its advertiseAddress option or the GRPC_HA_ADVERTISE_ADDRESS variable (e.g. the pod IP), or picks an interface address when it binds a wildcard";
+
 /** The fields every registry accepts for an instance. */
 export const instanceSchema = z
   .object({
     service: serviceNameSchema,
     instanceId: text(256).optional(),
-    address: z.string({ error: 'must be a string' }).refine((a) => splitAddress(a) !== null, {
-      error: 'must be host:port (IPv6 as [addr]:port) with a port in 1..65535',
-    }),
+    address: z
+      .string({ error: 'must be a string' })
+      .refine((a) => splitAddress(a) !== null, {
+        error: 'must be host:port (IPv6 as [addr]:port) with a port in 1..65535',
+      })
+      .refine((a) => !isWildcardHost(splitAddress(a)?.host ?? 'x'), { error: WILDCARD_RULE }),
     weight: z.number({ error: weightRule }).gt(0, { error: weightRule }).lte(Number.MAX_VALUE, { error: weightRule }).optional(),
     zone: text(256).optional(),
     version: text(256).optional(),

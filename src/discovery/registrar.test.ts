@@ -23,4 +23,13 @@ describe('registrar (the register hook of serve() and runWorkers())', () => {
   it('rejects bad metadata when the hook is built', () => {
     assert.throws(() => registrar(new StaticRegistry(), { service: 'greeter', weight: -1 }), /weight must be a finite number > 0/);
   });
+
+  it('refuses a wildcard address, from the hook or from register() itself, naming the option to set', async () => {
+    const registry = new StaticRegistry();
+    const rule = /address must be an address clients can dial, not a wildcard \(0\.0\.0\.0 or ::\).*advertiseAddress.*GRPC_HA_ADVERTISE_ADDRESS/;
+    for (const address of ['0.0.0.0:50051', '[::]:50051']) {
+      await assert.rejects(registrar(registry, { service: 'greeter' })({ address }), rule, address);
+      assert.throws(() => registry.register({ service: 'greeter', address }), rule, address);
+    }
+  });
 });

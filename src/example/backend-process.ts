@@ -14,6 +14,10 @@ export interface BackendProcessOptions {
   readonly id?: string;
   /** Port to bind; 0 picks a free one. Defaults to 0. */
   readonly port?: number;
+  /** Interface to bind. Defaults to 127.0.0.1 (the process is still dialled on 127.0.0.1: bind that or a wildcard). */
+  readonly host?: string;
+  /** Address to register (serve()'s advertiseAddress). */
+  readonly advertiseAddress?: string;
   /** Added latency per reply, ms. Defaults to 0. */
   readonly latencyMs?: number;
   /** Status code failing calls end with. Defaults to UNAVAILABLE when `failRate` is given. */
@@ -98,6 +102,8 @@ export async function spawnBackend(options: BackendProcessOptions = {}): Promise
   const args = ['--port', String(options.port ?? 0), '--drain-notice', `${options.drainNoticeMs ?? 0}ms`];
   const add = (flag: string, value: string | number | undefined) => value !== undefined && args.push(flag, String(value));
   add('--id', options.id);
+  add('--host', options.host);
+  add('--advertise', options.advertiseAddress);
   add('--latency', options.latencyMs === undefined ? undefined : `${options.latencyMs}ms`);
   add('--fail-code', options.failCode);
   add('--fail-rate', options.failRate);

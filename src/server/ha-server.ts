@@ -18,6 +18,7 @@ import type { AdminServer, AdminServerOptions } from '../observe/admin-server.js
 import { emitEvent, type EventName } from '../observe/events.js';
 import { observeServer } from '../observe/server-observer.js';
 import { addHealthService } from './health-service.js';
+import { advertisedAddress, advertiseSetting } from './advertised-address.js';
 
 /** Defaults of a grpc-ha server, each with its reason. */
 export const SERVER_DEFAULTS = {
@@ -58,12 +59,20 @@ export interface ServiceBinding {
  */
 export type RegisterHook = (bound: { readonly host: string; readonly port: number; readonly address: string }) => Promise<{ close(): Promise<void> }>;
 
+export { ADVERTISE_ADDRESS_ENV } from './advertised-address.js';
+
 /** Options of {@link serve}. */
 export interface ServeOptions {
   /** Services to serve. */
   readonly services: readonly ServiceBinding[];
   /** Interface to bind. Defaults to 127.0.0.1. */
   readonly host?: string;
+  /**
+   * The address registered for clients to dial — a host (the bound port is added) or host:port —
+   * when it is not the bound one: the pod IP of a server binding 0.0.0.0, a NAT address. Defaults
+   * to GRPC_HA_ADVERTISE_ADDRESS, else the bound host, else (binding a wildcard) an interface address.
+   */
+  readonly advertiseAddress?: string;
   /** Port to bind; 0 picks a free one. Defaults to 0. */
   readonly port?: number;
   /** Extra grpc-js server options, applied over grpc-ha's. */
@@ -99,6 +108,8 @@ export interface HaServer {
   readonly port: number;
   /** "host:port" as bound. */
   readonly address: string;
+  /** "host:port" registered for clients (never a wildcard); see `advertiseAddress`. */
+  readonly advertisedAddress: string;
   /** Current lifecycle state. */
   readonly state: ServerState;
   /** The admin server, when `admin` was given. */
@@ -139,6 +150,7 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
       drainGraceMs: options.drainGraceMs,
     }),
   };
+  const advertise = advertiseSetting(options.advertiseAddress);
   const clean = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as typeof SERVER_DEFAULTS;
   const settings = { ...SERVER_DEFAULTS, ...clean };
   const server = new Server({
@@ -154,11 +166,12 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
   const port = await bind(server, settings.host, settings.port);
   const address = `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
   const log = (givenLogger ?? createLogger('server')).child({ address });
+  const advertised = advertisedAddress({ host: settings.host, port }, advertise, log);
   const service = names[0] ?? address;
   /** A state change: one log line under the event's name, and the event bus (dashboard, /metrics). */
   const changed = (event: EventName, fields: Record<string, unknown>, message: string, reason?: string) => {
     log.info({ event, ...fields }, message);
-    emitEvent({ event, service, endpoint: address, source: 'server', ...(reason ? { reason } : {}) }, { log: false });
+    emitEvent({ event, service, endpoint: advertised.address, source: 'server', ...(reason ? { reason } : {}) }, { log: false });
   };
   const setServing = (serving: boolean) => (serving ? health.setServing() : health.setNotServing());
 
@@ -249,12 +262,12 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
   changed('server_serving', { services: names }, 'serving');
   if (register) {
     try {
-      registration = await register({ host: settings.host, port, address });
+      registration = await register({ host: advertised.host, port: advertised.port, address: advertised.address });
       changed('endpoint_registered', {}, 'registered');
     } catch (error) {
       log.error({ event: 'server.register_failed', err: error }, 'registration failed');
       await shutdown({ force: true, reason: 'registration failed' });
-      throw startFailed(`registering ${address} failed, so the server was closed again: ${(error as Error).message}`, error);
+      throw startFailed(`registering ${advertised.address} failed, so the server was closed again: ${(error as Error).message}`, error);
     }
   }
 
@@ -262,6 +275,7 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     server,
     port,
     address,
+    advertisedAddress: advertised.address,
     get state() {
       return state;
     },

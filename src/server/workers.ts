@@ -7,6 +7,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { createLogger } from '../observe/logger.js';
+import { advertisedAddress, advertiseSetting } from './advertised-address.js';
 import type { RegisterHook } from './ha-server.js';
 
 /** Options of {@link runWorkers}. */
@@ -19,6 +20,8 @@ export interface WorkersOptions {
   readonly register?: RegisterHook;
   /** Host the workers bind, for the registration. Defaults to 127.0.0.1. */
   readonly host?: string;
+  /** The address to register when it is not `host` (see serve()'s option of the same name). */
+  readonly advertiseAddress?: string;
   /** How long the primary waits for workers to exit after a signal before killing them, ms. Defaults to 30 000. */
   readonly stopTimeoutMs?: number;
 }
@@ -49,6 +52,8 @@ export async function runWorkers(options: WorkersOptions): Promise<WorkersHandle
     return null;
   }
   const log = createLogger('workers');
+  // Checked before any worker starts: a bad value is a config error, not a failed start.
+  const advertise = advertiseSetting(options.advertiseAddress);
   const count = options.workers ?? availableParallelism();
   let stopping = false;
   const fork = () => {
@@ -72,7 +77,10 @@ export async function runWorkers(options: WorkersOptions): Promise<WorkersHandle
   const port = ports[0]!;
   const host = options.host ?? '127.0.0.1';
   let registration: { close(): Promise<void> } | undefined;
-  if (options.register) registration = await options.register({ host, port, address: `${host}:${port}` });
+  if (options.register) {
+    const advertised = advertisedAddress({ host, port }, advertise, log);
+    registration = await options.register({ host: advertised.host, port: advertised.port, address: advertised.address });
+  }
   log.info({ event: 'workers.serving', port, workers: count }, 'all workers serving');
 
   let shutdownPromise: Promise<void> | undefined;
