@@ -13,9 +13,11 @@ export type { HealthCheckConfig } from './core/health/health-config.js';
 // Resilient clients: deadlines, retries within a budget, hedging, deadline propagation.
 export { createClient, resilientChannelOptions, type ClientConstructor, type CreateClientOptions } from './client/create-client.js';
 export { downstreamCallOptions, type ServerCall } from './client/propagate.js';
+export { reopenStream, type ReopenStreamOptions } from './client/reopen-stream.js';
 
 // Servers: serve with health and drain, Node workers on one port, the grpc.health.v1 service, logs.
 export { serve, type ServeOptions, type HaServer, type ServiceBinding, type RegisterHook, type ServerState } from './server/ha-server.js';
+export { drainSignal, type CallEndReason } from './server/call-tracker.js';
 export { runWorkers, type WorkersOptions, type WorkersHandle } from './server/workers.js';
 export { addHealthService, type HealthService, type HealthServiceOptions, type HealthStatus } from './server/health-service.js';
 export { createLogger, type Logger } from './observe/logger.js';

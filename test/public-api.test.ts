@@ -1,5 +1,5 @@
 /**
- * The public surface in tiers: `grpc-ha` exports what an application uses (fewer than 80 names),
+ * The public surface in tiers: `grpc-ha` exports what an application uses (fewer than 85 names),
  * `grpc-ha/pickers`, `grpc-ha/policy-kit` and `grpc-ha/example` the extension points,
  * `grpc-ha/xds` the xDS control plane, and no
  * entry point exports an internal. Every exported name has its doc comment. Read from the
@@ -73,10 +73,10 @@ describe('public API', () => {
     }
   });
 
-  it('grpc-ha exports what an application needs, in fewer than 80 names', () => {
+  it('grpc-ha exports what an application needs, in fewer than 85 names', () => {
     const names = [...exported.get('grpc-ha')!.keys()];
-    assert.ok(names.length < 80, `${names.length} names: ${names.join(', ')}`);
-    for (const name of ['registerPolicies', 'createClient', 'serve', 'runWorkers', 'addHealthService', 'registrar', 'FileRegistry', 'EtcdRegistry', 'ConsulRegistry', 'StaticRegistry', 'Registry', 'startAdminServer', 'onEvent', 'startProxy', 'GrpcHaError']) {
+    assert.ok(names.length < 85, `${names.length} names: ${names.join(', ')}`);
+    for (const name of ['registerPolicies', 'createClient', 'serve', 'runWorkers', 'addHealthService', 'drainSignal', 'reopenStream', 'registrar', 'FileRegistry', 'EtcdRegistry', 'ConsulRegistry', 'StaticRegistry', 'Registry', 'startAdminServer', 'onEvent', 'startProxy', 'GrpcHaError']) {
       assert.ok(names.includes(name), `grpc-ha does not export ${name}`);
     }
   });

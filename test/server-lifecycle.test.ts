@@ -92,7 +92,7 @@ describe('server lifecycle', () => {
     }
   });
 
-  it('forces calls still in flight after the grace period', async () => {
+  it('ends calls still in flight after the grace period with UNAVAILABLE "server shutting down", not CANCELLED', async () => {
     const echo = createEchoService({ latencyMs: 5000 });
     const instance = await serve({
       services: [{ definition: echoServiceDefinition, implementation: echo.implementation, name: ECHO_SERVICE_NAME }],
@@ -102,12 +102,17 @@ describe('server lifecycle', () => {
     });
     const client = new EchoClient(instance.address, credentials.createInsecure());
     try {
-      const slow = unary(client, 10_000);
+      const slow = unary(client, 10_000).then(
+        () => null,
+        (e: ServiceError) => e,
+      );
       await sleep(100);
       const t0 = performance.now();
       await instance.shutdown();
       assert.ok(performance.now() - t0 < 1500, 'shutdown did not wait for the 5 s call');
-      await assert.rejects(slow, (e: ServiceError) => e.code !== status.OK);
+      const error = await slow;
+      assert.equal(error?.code, status.UNAVAILABLE);
+      assert.match(error.details, /^server shutting down \(shutdown\); reconnect to another instance$/);
     } finally {
       client.close();
     }

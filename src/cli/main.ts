@@ -58,7 +58,9 @@ program
   .option('--fail-code <code>', 'status code of failing calls (alone: every call fails)', intIn(1, 16))
   .option('--not-serving', 'start NOT_SERVING')
   .option('--drain-notice <duration>', 'on SIGTERM, wait this long after NOT_SERVING and deregistration before closing the listener (default 1s)', durationMs)
-  .option('--drain-grace <duration>', 'then give calls in flight this long to finish (default 10s)', durationMs)
+  .option('--drain-grace <duration>', 'then give calls in flight this long to finish (default 10s); the calls still open then end with UNAVAILABLE', durationMs)
+  .option('--max-stream-age <duration>', 'end streams after this long (±10 %) with UNAVAILABLE, so clients reopen them on any instance (default none)', durationMs)
+  .option('--ignore-drain', 'stream handlers ignore drainSignal (by default a stream asked to end sends a last reply and ends at once)')
   .option('--registry <registry>', 'register in file:, file:///?dir=DIR, etcd://HOST:PORT or consul://HOST:PORT (with --service)')
   .option('--service <name>', 'service name to register as (with --registry)')
   .option('--weight <n>', 'registered static weight (> 0)', numberIn(Number.MIN_VALUE, 1e9))
@@ -93,6 +95,8 @@ Examples:
         notServing: o.notServing ?? false,
         drainNoticeMs: o.drainNotice,
         drainGraceMs: o.drainGrace,
+        maxStreamAgeMs: o.maxStreamAge,
+        ignoreDrain: o.ignoreDrain ?? false,
         registry: o.registry,
         service: o.service,
         weight: o.weight,
@@ -277,6 +281,8 @@ interface ServeExampleFlags {
   notServing?: boolean;
   drainNotice?: number;
   drainGrace?: number;
+  maxStreamAge?: number;
+  ignoreDrain?: boolean;
   registry?: string;
   service?: string;
   weight?: number;

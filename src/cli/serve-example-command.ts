@@ -48,6 +48,10 @@ export interface ServeExampleOptions {
   readonly notServing: boolean;
   readonly drainNoticeMs?: number;
   readonly drainGraceMs?: number;
+  /** serve()'s maxStreamAgeMs. */
+  readonly maxStreamAgeMs?: number | undefined;
+  /** Stream handlers ignore drainSignal. */
+  readonly ignoreDrain?: boolean;
   /** A registry as `grpc-ha register --registry` takes it; with `service`. */
   readonly registry?: string;
   readonly service?: string;
@@ -85,6 +89,8 @@ export async function runServeExample(options: ServeExampleOptions, given: (name
     ...(options.advertiseAddress !== undefined && { advertiseAddress: options.advertiseAddress }),
     ...(options.drainNoticeMs !== undefined && { drainNoticeMs: options.drainNoticeMs }),
     ...(options.drainGraceMs !== undefined && { drainGraceMs: options.drainGraceMs }),
+    ...(options.maxStreamAgeMs !== undefined && { maxStreamAgeMs: options.maxStreamAgeMs }),
+    ignoreDrain: options.ignoreDrain ?? false,
   };
 
   if (options.workers !== undefined) {
@@ -133,15 +139,17 @@ function specOf(options: ServeExampleOptions): ExampleServerSpec {
   };
 }
 
-async function startOne(spec: ExampleServerSpec, common: Pick<ServeOptions, 'host' | 'advertiseAddress' | 'drainNoticeMs' | 'drainGraceMs' | 'register' | 'exitOnSignal'>) {
+async function startOne(spec: ExampleServerSpec, common: Pick<ServeOptions, 'host' | 'advertiseAddress' | 'drainNoticeMs' | 'drainGraceMs' | 'maxStreamAgeMs' | 'register' | 'exitOnSignal'> & { ignoreDrain: boolean }) {
+  const { ignoreDrain, ...serveOptions } = common;
   const echo = createEchoService({
     ...(spec.id !== undefined && { id: spec.id }),
     latencyMs: spec.latencyMs ?? 0,
     latencyJitterMs: spec.latencyJitterMs ?? 0,
     failure: spec.failure ?? null,
+    ignoreDrain,
   });
   const instance = await serve({
-    ...common,
+    ...serveOptions,
     services: [{ definition: echoServiceDefinition, implementation: echo.implementation, name: ECHO_SERVICE_NAME }],
     port: spec.port ?? 0,
   });

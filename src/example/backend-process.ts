@@ -33,6 +33,10 @@ export interface BackendProcessOptions {
   readonly drainNoticeMs?: number;
   /** How long calls in flight may finish on SIGTERM, ms. Defaults to serve()'s 10 000. */
   readonly drainGraceMs?: number;
+  /** serve()'s maxStreamAgeMs. Defaults to none. */
+  readonly maxStreamAgeMs?: number;
+  /** Stream handlers ignore drainSignal (ExampleServerOptions.ignoreDrain). Defaults to false. */
+  readonly ignoreDrain?: boolean;
   /** Register as this service in `registry`. */
   readonly service?: string;
   /** A registry as `grpc-ha register --registry` takes it: `file:///?dir=DIR`, `etcd://HOST:PORT`, `consul://HOST:PORT`. */
@@ -109,6 +113,8 @@ export async function spawnBackend(options: BackendProcessOptions = {}): Promise
   add('--fail-rate', options.failRate);
   if (options.serving === false) args.push('--not-serving');
   add('--drain-grace', options.drainGraceMs === undefined ? undefined : `${options.drainGraceMs}ms`);
+  add('--max-stream-age', options.maxStreamAgeMs === undefined ? undefined : `${options.maxStreamAgeMs}ms`);
+  if (options.ignoreDrain) args.push('--ignore-drain');
   add('--service', options.service);
   add('--registry', options.registry);
   add('--registry-ttl', options.registryTtlMs === undefined ? undefined : `${options.registryTtlMs}ms`);

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODES, GrpcHaError } from '../core/errors.js';
+import { drainSignal, type CallEndReason } from '../server/call-tracker.js';
 import { addHealthService } from '../server/health-service.js';
 import {
   ECHO_SERVICE_NAME,
@@ -46,6 +47,12 @@ export interface ExampleServerOptions {
   health?: boolean;
   /** Passed to the grpc-js Server, e.g. to raise message size limits for big payloads. */
   serverOptions?: grpc.ServerOptions;
+  /**
+   * Streams ignore drainSignal, as handlers written without it do: under serve() they then end
+   * only when the drain's grace (or the stream-age grace) is over. Default false: a stream told to
+   * end sends one last reply, "<message>:end:<drain|max-age>", and ends with the UNAVAILABLE status.
+   */
+  ignoreDrain?: boolean;
 }
 
 /** Live counters of Echo calls received (health checks are not counted). */
@@ -131,7 +138,7 @@ export interface EchoService {
 }
 
 /** Builds the Echo handlers and their controls (latency, failure, id) without a server. */
-export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'latencyMs' | 'latencyJitterMs' | 'failure' | 'random'> = {}): EchoService {
+export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'latencyMs' | 'latencyJitterMs' | 'failure' | 'random' | 'ignoreDrain'> = {}): EchoService {
   const jitterMs = checkLatency(options.latencyJitterMs ?? 0, 'latencyJitterMs');
   const state = {
     latencyMs: checkLatency(options.latencyMs ?? 0),
@@ -145,6 +152,7 @@ export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'la
     byMethod: { unary: 0, serverStream: 0, clientStream: 0, bidiStream: 0 },
   };
   const implementation = createHandlers({
+    ignoreDrain: options.ignoreDrain ?? false,
     id: () => state.id,
     // The jitter draws from Math.random, not `random`: that one maps 1:1 to failure draws.
     latencyMs: () => (jitterMs > 0 ? state.latencyMs + Math.random() * jitterMs : state.latencyMs),
@@ -175,6 +183,7 @@ export function createEchoService(options: Pick<ExampleServerOptions, 'id' | 'la
 }
 
 interface HandlerContext {
+  readonly ignoreDrain: boolean;
   id(): string;
   latencyMs(): number;
   /** Counts a call and decides whether it fails. */
@@ -187,6 +196,19 @@ function createHandlers(ctx: HandlerContext): EchoHandlers {
     const metadata = new grpc.Metadata();
     metadata.set(SERVER_ID_TRAILER, ctx.id());
     return { code: failure.code, details: failure.message ?? `injected failure (code ${failure.code}) from ${ctx.id()}`, metadata };
+  };
+
+  /** The stream's answer to drainSignal (see ExampleServerOptions.ignoreDrain): stop, say why, end with its status. */
+  const endOnDrain = (call: { write(reply: EchoReply): boolean; emit(event: string, ...args: unknown[]): boolean }, timers: CallTimers, last: (why: string) => EchoReply) => {
+    if (ctx.ignoreDrain) return;
+    const signal = drainSignal(call);
+    signal.addEventListener('abort', () => {
+      if (timers.cancelled) return;
+      timers.cancel();
+      const reason = signal.reason as CallEndReason;
+      call.write(last(reason.why));
+      call.emit('error', reason);
+    });
   };
 
   return {
@@ -208,6 +230,7 @@ function createHandlers(ctx: HandlerContext): EchoHandlers {
       }
       const { message, count } = call.request;
       let sent = 0;
+      endOnDrain(call, timers, (why) => reply(`${message}:end:${why}`, EMPTY));
       // A loop rather than recursion so zero latency with a large count cannot overflow the stack;
       // a full write buffer pauses it until 'drain'.
       const pump = (): void => {
@@ -256,6 +279,7 @@ function createHandlers(ctx: HandlerContext): EchoHandlers {
       // one FIFO and one timer, because separate timers may fire out of order.
       const queue: { due: number; reply: EchoReply }[] = [];
       let halfClosed = false;
+      endOnDrain(call, timers, (why) => reply(`end:${why}`, EMPTY));
       const flush = (): void => {
         const now = performance.now();
         while (queue.length > 0 && queue[0]!.due <= now) call.write(queue.shift()!.reply);
@@ -275,15 +299,16 @@ function createHandlers(ctx: HandlerContext): EchoHandlers {
   };
 }
 
-/** Per-call timers that are all cleared when the call is cancelled (client gone or forced shutdown). */
+/** Per-call timers that are all cleared when the call is cancelled (client gone or forced shutdown) or ended early. */
 function callTimers(call: { once(event: 'cancelled', listener: () => void): unknown }) {
   const pending = new Set<NodeJS.Timeout>();
   let cancelled = false;
-  call.once('cancelled', () => {
+  const cancel = () => {
     cancelled = true;
     for (const timer of pending) clearTimeout(timer);
     pending.clear();
-  });
+  };
+  call.once('cancelled', cancel);
   const after = (ms: number, fn: () => void): void => {
     if (cancelled) return;
     if (ms <= 0) {
@@ -301,11 +326,14 @@ function callTimers(call: { once(event: 'cancelled', listener: () => void): unkn
   };
   return {
     after,
+    cancel,
     get cancelled() {
       return cancelled;
     },
   };
 }
+
+type CallTimers = ReturnType<typeof callTimers>;
 
 function bind(server: grpc.Server, host: string, port: number): Promise<number> {
   const target = `${host.includes(':') ? `[${host}]` : host}:${port}`;

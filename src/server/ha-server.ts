@@ -3,10 +3,12 @@
  * grpc.health.v1, registered in a registry, SERVING when ready — and, on SIGTERM/SIGINT or
  * `shutdown()`, drained in the order that loses no call:
  *
- *   NOT_SERVING → deregister → wait for clients to notice → stop accepting (GOAWAY) →
- *   in-flight calls finish, up to the grace period → force-close the rest → stopped.
+ *   NOT_SERVING, calls' drainSignal aborted → deregister → wait for clients to notice → stop
+ *   accepting (GOAWAY) → in-flight calls finish, up to the grace period → the calls still open
+ *   end with UNAVAILABLE "server shutting down" → force-close what remains → stopped.
  *
- * A second signal forces. Every step is logged.
+ * A second signal forces. Every step is logged. Streaming calls can also be given a maximum age
+ * (maxStreamAgeMs), after which they end the same way, so long-lived streams rebalance.
  */
 import { Server, ServerCredentials, type ServerOptions, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { z } from 'zod';
@@ -18,6 +20,7 @@ import type { AdminServer, AdminServerOptions } from '../observe/admin-server.js
 import { emitEvent, type EventName } from '../observe/events.js';
 import { observeServer } from '../observe/server-observer.js';
 import { addHealthService } from './health-service.js';
+import { CallTracker, isHealthMethod, trackedServer } from './call-tracker.js';
 import { advertisedAddress, advertiseSetting } from './advertised-address.js';
 
 /** Defaults of a grpc-ha server, each with its reason. */
@@ -39,7 +42,25 @@ export const SERVER_DEFAULTS = {
   drainNoticeMs: 1000,
   /** How long in-flight calls may take to finish once the listener is closed. */
   drainGraceMs: 10_000,
+  /**
+   * No maximum stream age unless asked for: ending streams is only harmless for clients that
+   * open them again (reopenStream), so it is the service's decision, as grpc-go's
+   * MaxConnectionAge is infinite by default.
+   */
+  maxStreamAgeMs: Infinity,
+  /**
+   * An aged stream's handler hears drainSignal at once; one that does not end the stream itself
+   * is ended 1 s later, so its client is not held on an instance the stream was asked to leave.
+   */
+  maxStreamAgeGraceMs: 1000,
 };
+
+/**
+ * Once the grace is over and the open calls have been ended with UNAVAILABLE, how long their
+ * statuses get to reach the clients (one write and a round trip) before the connections are
+ * destroyed — which would turn any status not yet sent into RST_STREAM(CANCEL).
+ */
+const STATUS_FLUSH_MS = 1000;
 
 /** A service and its implementation, as for `server.addService`. */
 export interface ServiceBinding {
@@ -59,7 +80,6 @@ export interface ServiceBinding {
  */
 export type RegisterHook = (bound: { readonly host: string; readonly port: number; readonly address: string }) => Promise<{ close(): Promise<void> }>;
 
-export { ADVERTISE_ADDRESS_ENV } from './advertised-address.js';
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -83,8 +103,16 @@ export interface ServeOptions {
   readonly maxConnectionAgeGraceMs?: number;
   /** Wait after NOT_SERVING and deregistration, ms. Defaults to 1000. */
   readonly drainNoticeMs?: number;
-  /** Time in-flight calls get to finish, ms. Defaults to 10 000. */
+  /** Time in-flight calls get to finish, ms; then the calls still open end with UNAVAILABLE. Defaults to 10 000. */
   readonly drainGraceMs?: number;
+  /**
+   * Maximum age of a streaming call, ms, jittered ±10 % per stream: its drainSignal aborts, and
+   * after maxStreamAgeGraceMs it ends with UNAVAILABLE, so clients reopen it on any instance
+   * (reopenStream). Defaults to none.
+   */
+  readonly maxStreamAgeMs?: number;
+  /** How long an aged stream has to end itself before the server ends it, ms. Defaults to 1000. */
+  readonly maxStreamAgeGraceMs?: number;
   /** Registers the instance in a registry once serving, e.g. `registrar(registry, { service: 'greeter' })`. */
   readonly register?: RegisterHook;
   /** Drain on SIGTERM/SIGINT (a second one forces). Defaults to true. */
@@ -129,6 +157,8 @@ const optionsSchema = z.object({
   maxConnectionAgeGraceMs: number(0).optional(),
   drainNoticeMs: number(0).optional(),
   drainGraceMs: number(0).optional(),
+  maxStreamAgeMs: number(1).optional(),
+  maxStreamAgeGraceMs: number(0).optional(),
 });
 
 /**
@@ -148,16 +178,19 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
       maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
       drainNoticeMs: options.drainNoticeMs,
       drainGraceMs: options.drainGraceMs,
+      maxStreamAgeMs: options.maxStreamAgeMs,
+      maxStreamAgeGraceMs: options.maxStreamAgeGraceMs,
     }),
   };
   const advertise = advertiseSetting(options.advertiseAddress);
   const clean = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as typeof SERVER_DEFAULTS;
   const settings = { ...SERVER_DEFAULTS, ...clean };
-  const server = new Server({
+  const calls = new CallTracker({ maxStreamAgeMs: settings.maxStreamAgeMs, maxStreamAgeGraceMs: settings.maxStreamAgeGraceMs });
+  const server = trackedServer(Server, {
     'grpc.max_connection_age_ms': settings.maxConnectionAgeMs,
     ...(Number.isFinite(settings.maxConnectionAgeGraceMs) ? { 'grpc.max_connection_age_grace_ms': settings.maxConnectionAgeGraceMs } : {}),
     ...serverOptions,
-  });
+  }, calls);
   const names = services.map(serviceName);
   // Until bound and registered, report NOT_SERVING: a health check that races startup must not
   // send traffic to an instance that is not ready.
@@ -189,10 +222,13 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
     shutdownPromise = (async () => {
       const forced = new Promise<void>((resolve) => (forceNow = resolve));
       const until = (ms: number) => Promise.race([sleep(ms), forced]);
-      changed('server_draining', { reason: opts.reason ?? 'shutdown' }, 'draining', opts.reason ?? 'shutdown');
+      const reason = opts.reason ?? 'shutdown';
+      changed('server_draining', { reason }, 'draining', reason);
       // For good: a late setServing(true) must not call clients back to a server that is leaving.
       health.enterShutdown();
       log.info({ event: 'drain.not_serving' }, 'health: NOT_SERVING');
+      const signalled = calls.beginDrain(`server shutting down (${reason}); reconnect to another instance`);
+      log.info({ event: 'drain.calls_signalled', calls: signalled }, 'drainSignal aborted for the open calls');
       if (registration) {
         try {
           await Promise.race([registration.close(), forced]);
@@ -208,12 +244,22 @@ export async function serve(options: ServeOptions): Promise<HaServer> {
       }
       log.info({ event: 'drain.stop_accepting' }, 'listener closed; GOAWAY sent; waiting for in-flight calls');
       const finished = new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true)));
+      // Health Watch streams have said NOT_SERVING and have nothing more to say; left open, a
+      // watcher that does not cancel on GOAWAY would hold the drain for the whole grace.
+      calls.endAll(isHealthMethod);
       const done = opts.force ? false : await Promise.race([finished, until(settings.drainGraceMs).then(() => false)]);
       if (done) {
         log.info({ event: 'drain.inflight_done' }, 'in-flight calls finished');
       } else {
-        server.forceShutdown();
-        log.warn({ event: 'drain.forced', graceMs: settings.drainGraceMs }, 'closed the calls still in flight');
+        // Ended here, the calls get UNAVAILABLE and the clients reconnect elsewhere; left to
+        // forceShutdown, they would get RST_STREAM(CANCEL), which clients read as CANCELLED.
+        const ended = calls.endAll();
+        if (ended > 0) log.warn({ event: 'drain.calls_ended', calls: ended, graceMs: settings.drainGraceMs }, 'grace over: ended the calls still open with UNAVAILABLE');
+        const closed = ended > 0 && !opts.force && (await Promise.race([finished, until(STATUS_FLUSH_MS).then(() => false)]));
+        if (!closed) {
+          server.forceShutdown();
+          log.warn({ event: 'drain.forced', graceMs: settings.drainGraceMs }, 'closed the connections still open');
+        }
       }
       state = 'stopped';
       changed('server_stopped', {}, 'stopped');
