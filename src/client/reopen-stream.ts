@@ -7,10 +7,12 @@
  * iteration as the stream would.
  *
  * Reopens are bounded: after `maxReopens` in a row without the server accepting one, the last
- * error is thrown. A stream the server had accepted (headers or a message came back) is reopened
- * at once, later ones back off exponentially with jitter — gRPC's connection backoff
- * (doc/connection-backoff.md), which also starts over after a connection that worked. `open` is
- * called for every attempt, so it can ask to resume where the last stream stopped.
+ * error is thrown. Reopens back off exponentially with jitter — gRPC's connection backoff
+ * (doc/connection-backoff.md) — which starts over after a stream the server had accepted
+ * (headers or a message came back), as connection backoff does after a connection that worked.
+ * Even then the first reopen waits the initial backoff (100 ms): a server that ends every stream
+ * at once (draining, but not yet seen as such by the balancer) must not be called in a tight loop.
+ * `open` is called for every attempt, so it can ask to resume where the last stream stopped.
  */
 import { status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { z } from 'zod';
@@ -74,7 +76,7 @@ export async function* reopenStream<T>(open: () => ClientReadableStream<T>, opti
       if (failures >= maxReopens) throw error;
       failures++;
       onReopen?.(error as ServiceError, failures);
-      await sleep(accepted ? 0 : backoff.next(), signal);
+      await sleep(backoff.next(), signal);
     } finally {
       signal?.removeEventListener('abort', cancel);
       // A no-op once the call has ended; stops the server's stream when the consumer broke out.
