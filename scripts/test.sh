@@ -21,4 +21,4 @@ echo "== tests"
 export GRPC_HA_LOG_LEVEL=${GRPC_HA_LOG_LEVEL:-warn}
 mapfile -t files < <(find dist/src dist/test -name '*.test.js' | sort)
 # One file at a time: integration tests start real servers and processes, and this machine has 2 cores.
-node --test --test-concurrency=1 --test-timeout=120000 "${files[@]}"
+node --test --test-concurrency=1 --test-timeout=240000 "${files[@]}"

@@ -66,16 +66,19 @@ describe('outlier ejection', () => {
     const policy = haPolicy('random', {
       outlierEjection: {
         consecutiveFailures: 0,
-        intervalMs: 300,
+        // A50 counts only hosts with requestVolume calls in one interval, and the test sends one
+        // call at a time: a 1 s interval and a volume of 10 keep every host counted even when a
+        // loaded machine makes each call take 20 ms (300 ms and 20 did not: no ejection in 5 s).
+        intervalMs: 1000,
         baseEjectionTimeMs: 30_000,
-        failurePercentage: { threshold: 50, minimumHosts: 3, requestVolume: 20 },
+        failurePercentage: { threshold: 50, minimumHosts: 3, requestVolume: 10 },
       },
     });
     const c = client(servers, policy);
     const before = outlierEjectionCounters();
     try {
       servers[1]!.setFailure({ code: status.UNAVAILABLE, rate: 0.7 });
-      await driveUntil(c, () => outlierEjectionCounters().enforced.failure_percentage > before.enforced.failure_percentage, 'an ejection', 5000);
+      await driveUntil(c, () => outlierEjectionCounters().enforced.failure_percentage > before.enforced.failure_percentage, 'an ejection', 8000);
       const calls = servers[1]!.stats.calls;
       const sent = await send(c, 200);
       assert.equal(sent.failed, 0, sent.errors.join('; '));

@@ -46,7 +46,9 @@ describe('slow start', () => {
         const firstBound = label(policy).startsWith('least_request') ? 0.26 : 0.22;
         assert.ok(shares[0]! < firstBound, `first bucket ${text}`);
         assert.ok(shares[5]! > 0.27, `after the window ${text}`);
-        assert.ok(shares[0]! < shares[3]! && shares[3]! < shares[5]! + 0.03, `ramps up: ${text}`);
+        // At 2.4 s the expected share (0.29) is within 0.05 of the full one: the second check only
+        // says the ramp does not overshoot, with room for a loaded machine's small buckets.
+        assert.ok(shares[0]! < shares[3]! && shares[3]! < shares[5]! + 0.06, `ramps up: ${text}`);
       } finally {
         returning.setServing(true);
         c.close();

@@ -185,7 +185,7 @@ describe('load- and latency-aware policies avoid a slow backend', () => {
     servers = await Promise.all([
       startExampleServer({ id: 'fast-0' }),
       startExampleServer({ id: 'fast-1' }),
-      startExampleServer({ id: 'slow', latencyMs: 40 }),
+      startExampleServer({ id: 'slow', latencyMs: 100 }),
     ]);
   });
   after(async () => {
@@ -197,7 +197,12 @@ describe('load- and latency-aware policies avoid a slow backend', () => {
       const c = client(servers, policy);
       try {
         const counts = await spread(c, 800, 8);
-        assert.ok(share(counts, 'slow') < 0.1, `slow share ${share(counts, 'slow')}: ${JSON.stringify([...counts])}`);
+        // least_request only sees calls in flight: it keeps about as many on the slow backend as
+        // on each fast one, so its share follows the fast calls' latency, which this process
+        // (client and servers) stretches to tens of ms on a loaded machine — 0.01-0.03 quiet,
+        // 0.10-0.17 seen at a load average of 12. peak_ewma sees the latency itself.
+        const bound = 'least_request' in policy ? 0.2 : 0.1;
+        assert.ok(share(counts, 'slow') < bound, `slow share ${share(counts, 'slow')}: ${JSON.stringify([...counts])}`);
       } finally {
         c.close();
       }

@@ -187,9 +187,11 @@ describe('proxy: backend GOAWAYs', () => {
     const proxy = await proxyFor({ clusters: { py: { target: `127.0.0.1:${backend.port}` } } });
     const caller = unaryCaller(`127.0.0.1:${proxy.port}`, '/test.v1.NotIdempotent/Call');
     const states = new Set<string>();
-    const watch = setInterval(() => states.add(proxy.state().clusters[0]!.backends[0]!.state), 10);
+    let watch: NodeJS.Timeout | undefined;
     try {
       await eventually(() => proxy.state().clusters[0]!.backends[0]!.state === 'ready', 5000, 'the backend connected');
+      // From the first connection on: before it, 'connecting' is the backend's honest state.
+      watch = setInterval(() => states.add(proxy.state().clusters[0]!.backends[0]!.state), 10);
       const steady = steadyClient(async () => assert.deepEqual(await caller.call(Buffer.from('x')), Buffer.from('x')), 5);
       await new Promise((r) => setTimeout(r, 2000));
       const result = await steady.stop();

