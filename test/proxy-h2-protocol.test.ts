@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { startExampleServer, type ExampleServer } from '../src/example/example-server.js';
 import type { EchoClient } from '../src/example/echo-service.js';
 import type { Proxy } from '../src/proxy/proxy.js';
-import { echoClient, eventually, frame, FRAME, grpcRequestHeaders, headerBlock, PREFACE, proxyFor, RawConnection, unary } from './support/proxy.js';
+import * as grpc from '@grpc/grpc-js';
+import { echoClient, eventually, frame, FRAME, grpcRequestHeaders, headerBlock, PREFACE, proxyFor, RawConnection, rejection, unary, unaryCaller } from './support/proxy.js';
 
 const C = http2.constants;
 const SETTINGS = frame(FRAME.SETTINGS, 0, 0);
@@ -20,6 +21,7 @@ const END_HEADERS = 0x4;
 const CONTINUATION = 0x9;
 const UNARY = '/grpcha.example.v1.Echo/Unary';
 const HELD = '/held.v1.Held/Call';
+const DOWN = '/down.v1.Down/Call';
 
 /** grpc-status of the HEADERS frames the proxy sent on `streamId` (Trailers-Only answers). */
 function statusOf(c: RawConnection, streamId: number): string | undefined {
@@ -42,13 +44,19 @@ describe('proxy: HTTP/2 protocol errors and floods', () => {
     // Accepts TCP and never speaks HTTP/2: calls routed there wait for a backend, unread.
     blackHole = createServer((s) => held.push(s.on('error', () => {})));
     await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    // A port nothing listens on: calls routed there fail at once, before the client's reset arrives.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
     proxy = await proxyFor({
       limits: { maxConcurrentStreams: 5, streamWindowBytes: 65_535 },
       clusters: {
         echo: { target: backend.address },
         held: { target: `127.0.0.1:${(blackHole.address() as { port: number }).port}`, connectTimeoutMs: 10_000, pendingTimeoutMs: 10_000 },
+        down: { target: `127.0.0.1:${closedPort}` },
       },
-      routes: [{ prefix: '/held.', cluster: 'held' }, { service: '*', cluster: 'echo' }],
+      routes: [{ prefix: '/held.', cluster: 'held' }, { prefix: '/down.', cluster: 'down' }, { service: '*', cluster: 'echo' }],
     });
     good = echoClient(proxy);
     await unary(good);
@@ -120,15 +128,38 @@ describe('proxy: HTTP/2 protocol errors and floods', () => {
     await expectGoaway([frame(FRAME.HEADERS, 0, 1, block), ...Array.from({ length: 40 }, () => frame(CONTINUATION, 0, 1))], C.NGHTTP2_ENHANCE_YOUR_CALM);
   });
 
-  it('closes a rapid-reset connection (CVE-2023-44487) with ENHANCE_YOUR_CALM', async () => {
+  /** HEADERS then RST_STREAM, `count` times, on `path`. */
+  function rapidReset(path: string, count: number): Buffer[] {
     const frames: Buffer[] = [];
-    const block = headerBlock(grpcRequestHeaders(HELD));
+    const block = headerBlock(grpcRequestHeaders(path));
     const rst = Buffer.alloc(4);
     rst.writeUInt32BE(C.NGHTTP2_CANCEL);
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < count; i++) {
       frames.push(frame(FRAME.HEADERS, END_HEADERS, 1 + 2 * i, block), frame(FRAME.RST_STREAM, 0, 1 + 2 * i, rst));
     }
-    await expectGoaway(frames, C.NGHTTP2_ENHANCE_YOUR_CALM);
+    return frames;
+  }
+
+  it('closes a rapid-reset connection (CVE-2023-44487) with ENHANCE_YOUR_CALM', async () => {
+    await expectGoaway(rapidReset(HELD, 150), C.NGHTTP2_ENHANCE_YOUR_CALM);
+  });
+
+  it('closes a rapid-reset connection whose streams the proxy answered before their resets arrived', async () => {
+    const caller = unaryCaller(`127.0.0.1:${proxy.port}`, DOWN);
+    try {
+      await eventually(async () => (await rejection(caller.call(Buffer.alloc(0), 2000))).code === grpc.status.UNAVAILABLE, 3000, 'the down cluster failing fast');
+    } finally {
+      caller.close();
+    }
+    await expectGoaway(rapidReset(DOWN, 150), C.NGHTTP2_ENHANCE_YOUR_CALM);
+  });
+
+  it('closes a connection opening streams past SETTINGS_MAX_CONCURRENT_STREAMS faster than the reset budget', async () => {
+    const block = headerBlock(grpcRequestHeaders(HELD));
+    // 5 streams are held open (the limit); the 100 after them are refused, one past the budget per second.
+    const frames = Array.from({ length: 106 }, (_, i) => frame(FRAME.HEADERS, END_HEADERS, 1 + 2 * i, block));
+    const c = await expectGoaway(frames, C.NGHTTP2_ENHANCE_YOUR_CALM);
+    assert.equal(c.resets().get(11), C.NGHTTP2_REFUSED_STREAM);
   });
 });
 
@@ -238,15 +269,20 @@ describe('proxy: deadline propagation', () => {
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const proxy = await proxyFor({ clusters: { raw: { target: `127.0.0.1:${(backend.address() as { port: number }).port}`, maxConcurrentStreamsPerBackend: 1 } } });
     const c = await RawConnection.open(proxy.port);
-    const request = (id: number) => frame(FRAME.HEADERS, END_HEADERS | END_STREAM, id, headerBlock(grpcRequestHeaders(UNARY, [['grpc-timeout', '2000m']])));
-    c.write(Buffer.concat([PREFACE, SETTINGS, request(1), request(3)]));
-    await eventually(() => statusOf(c, 1) !== undefined && statusOf(c, 3) !== undefined, 3000, 'both answers');
-    assert.equal(timeouts[0], '2000m', 'a call that did not wait is forwarded unchanged');
-    const second = Number(timeouts[1]!.slice(0, -1));
-    assert.ok(timeouts[1]!.endsWith('m') && second <= 1750 && second > 1000, `second call forwarded grpc-timeout ${timeouts[1]}`);
-    c.close();
-    await proxy.close(100);
-    await new Promise((r) => backend.close(r));
+    try {
+      const request = (id: number) => frame(FRAME.HEADERS, END_HEADERS | END_STREAM, id, headerBlock(grpcRequestHeaders(UNARY, [['grpc-timeout', '2000m']])));
+      c.write(Buffer.concat([PREFACE, SETTINGS, request(1), request(3)]));
+      await eventually(() => statusOf(c, 1) !== undefined && statusOf(c, 3) !== undefined, 3000, 'both answers');
+      // The first call waits only for the backend connection: a millisecond or so, rounded down.
+      const first = Number(timeouts[0]!.slice(0, -1));
+      assert.ok(timeouts[0]!.endsWith('m') && first <= 2000 && first >= 1950, `a call that did not wait is forwarded nearly unchanged: ${timeouts[0]}`);
+      const second = Number(timeouts[1]!.slice(0, -1));
+      assert.ok(timeouts[1]!.endsWith('m') && second <= 1750 && second > 1000, `second call forwarded grpc-timeout ${timeouts[1]}`);
+    } finally {
+      c.close();
+      await proxy.close(100);
+      await new Promise((r) => backend.close(r));
+    }
   });
 });
 

@@ -70,8 +70,6 @@ export interface ConnectionOptions {
   readonly onResetSent?: () => void;
 }
 
-/** Streams refused past SETTINGS_MAX_CONCURRENT_STREAMS before the connection is closed (Node's maxSessionRejectedStreams is 100). */
-const MAX_REFUSED_STREAMS = 100;
 /** CONTINUATION frames allowed in one header block. */
 const MAX_CONTINUATIONS = 32;
 
@@ -134,7 +132,6 @@ export class H2Connection {
   /** Streams with DATA waiting for window or for the socket. */
   private readonly blocked = new Set<H2Stream>();
   private readonly floods: FloodGuard;
-  private refused = 0;
   private ending = false;
   private readPaused = false;
   private readonly blockLimit: number;
@@ -197,7 +194,7 @@ export class H2Connection {
    */
   chargeReset(): boolean {
     if (this.destroyed || this.ending) return false;
-    return this.budget('resets', 'streams reset');
+    return this.budget('resets', 'streams reset or refused');
   }
 
   /**
@@ -710,15 +707,18 @@ export class H2Connection {
     if (this.streams.size >= (this.options.maxConcurrentStreams ?? Infinity)) {
       // "An endpoint that receives a HEADERS frame that causes its advertised concurrent stream
       // limit to be exceeded MUST treat this as a stream error of type PROTOCOL_ERROR or REFUSED_STREAM" - RFC 9113 §5.1.2.
+      // A refused stream cost a header block's decoding and a reset, as a rapid reset does: it draws
+      // on the same per-second budget (Node's lifetime maxSessionRejectedStreams would, in a
+      // long-lived connection, end an honest client's occasional bursts too).
+      if (!this.budget('resets', 'streams reset or refused')) return;
       this.writeReset(id, ErrorCode.REFUSED_STREAM);
-      if (++this.refused > MAX_REFUSED_STREAMS) this.fail(ErrorCode.ENHANCE_YOUR_CALM, `more than ${MAX_REFUSED_STREAMS} streams refused`);
       return;
     }
     // An oversized request is handed over incomplete, for its owner to refuse with the size.
     const malformed = oversized ? null : requestFieldsError(fields);
     if (malformed !== null) {
       // A stream opened only to be reset costs what a rapid reset does: it counts against the same budget.
-      if (!this.budget('resets', 'streams reset')) return;
+      if (!this.budget('resets', 'streams reset or refused')) return;
       return this.streamError(id, ErrorCode.PROTOCOL_ERROR, malformed);
     }
     const created = new H2Stream(id, this, this.peerInitialWindow, this.options.streamWindow);
@@ -733,11 +733,14 @@ export class H2Connection {
     if (id === 0) return this.fail(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
     const stream = this.streams.get(id);
     if (stream === undefined) {
-      if (this.idle(id)) this.fail(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
+      if (this.idle(id)) return this.fail(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
+      // Rapid reset against streams we answer at once (a cluster failing fast, no route): each
+      // stream was routed and answered before its reset arrived, so it is counted as one too.
+      if (this.options.role === 'server') this.budget('resets', 'streams reset or refused');
       return;
     }
     // Rapid reset (CVE-2023-44487): streams opened and reset at once cost the backend work each.
-    if (this.options.role === 'server' && !this.budget('resets', 'streams reset')) return;
+    if (this.options.role === 'server' && !this.budget('resets', 'streams reset or refused')) return;
     this.closeStream(stream);
     stream.handler.onReset(stream, payload.readUInt32BE(0), 'peer');
   }
