@@ -22,14 +22,32 @@ export class EndpointLoad {
    * client-side hiccup (a GC pause delays all calls in flight), a mean of the same samples much less.
    */
   meanMs = Number.NaN;
-  /** Latency samples folded into the estimate so far; below WARMUP_SAMPLES the endpoint is still being learnt. */
+  /** Latency samples folded in since the endpoint was first (or again) learnt; below WARMUP_SAMPLES it is being learnt. */
   samples = 0;
+  /** The latest sample, ms (a failure's with its penalty); `NaN` until the first. */
+  lastMs = Number.NaN;
   /**
    * Clock time (ms) a picker last sent this endpoint a probe. The one field pickers write: calls
    * count as in flight only once they start (asynchronously, after the pick), so without it a
    * burst of picks in one tick would all take the same probe.
    */
   probedAt = Number.NEGATIVE_INFINITY;
+  /** The samples of the current warm-up, kept sorted (the first `samples` of them). */
+  private readonly warmup = new Float64Array(WARMUP_SAMPLES);
+  /** Clock time (ms) the current warm-up ended; +Infinity while it lasts. */
+  private learntAt = Number.POSITIVE_INFINITY;
+
+  /**
+   * Learns the endpoint again, as if new but with its estimate as the prior: its next samples
+   * weigh at least half and pickers probe it as a new one. For an endpoint whose mean says slow
+   * while its latest answer says otherwise: at one sample in fifty, a mean built on a cold
+   * start's answers would take a minute of one-a-second probes to come down.
+   */
+  relearn(): void {
+    this.samples = 1;
+    this.warmup[0] = this.lastMs;
+    this.learntAt = Number.POSITIVE_INFINITY;
+  }
 
   /** Records a call start. */
   start(): void {
@@ -50,10 +68,11 @@ export class EndpointLoad {
       // A fast failure must not look like a fast success (Linkerd's known weakness): a failure
       // counts as at least `failurePenalty` times the current estimate, so an endpoint that keeps
       // failing sees its cost grow geometrically and drops out of P2C choices.
-      const base = Math.max(this.estimate(now, ewma.decayMs), ewma.defaultRttMs, latencyMs);
+      const estimate = this.estimate(now, ewma.decayMs);
+      const base = Math.max(Number.isNaN(estimate) ? 0 : estimate, ewma.defaultRttMs, latencyMs);
       sample = Math.min(base * ewma.failurePenalty, MAX_RTT_MS);
     }
-    this.observe(now, sample, ewma.decayMs, ewma.sampleWindow);
+    this.observe(now, sample, ewma.decayMs, ewma.sampleWindow, now - latencyMs);
   }
 
   /**
@@ -67,36 +86,57 @@ export class EndpointLoad {
     return elapsed > 0 ? this.rttMs * Math.exp(-elapsed / decayMs) : this.rttMs;
   }
 
-  /** Folds one latency sample into the estimate. */
-  observe(now: number, sampleMs: number, decayMs: number, sampleWindow = Number.POSITIVE_INFINITY): void {
+  /** Folds one latency sample into the estimate (of a call started at `startedAt`). */
+  observe(now: number, sampleMs: number, decayMs: number, sampleWindow = Number.POSITIVE_INFINITY, startedAt = now - sampleMs): void {
     this.samples += 1;
-    const meanWeight = this.samples <= WARMUP_SAMPLES ? Math.max(0.5, 1 / this.samples) : Math.max(1 / sampleWindow, 0.02);
-    this.meanMs = Number.isNaN(this.meanMs) ? sampleMs : this.meanMs + (sampleMs - this.meanMs) * meanWeight;
-    if (Number.isNaN(this.rttMs)) {
-      // The first sample replaces the prior outright: the default RTT is a guess, not a measurement.
+    this.lastMs = sampleMs;
+    if (this.samples <= WARMUP_SAMPLES) {
+      // While an endpoint is being learnt both estimates are the median of its warm-up samples: a
+      // new process's first answer (connection set-up, a handler run for the first time) can be
+      // a hundred times its usual, and a mean or a peak-sensitive estimate seeded with it would
+      // keep the endpoint looking slow long after its warm-up (gRFC A58 also ignores a new
+      // endpoint's first reports: blackout_period).
+      this.rttMs = this.meanMs = insertSortedMedian(this.warmup, this.samples, sampleMs);
+      if (this.samples === WARMUP_SAMPLES) this.learntAt = now;
+      this.updatedAt = now;
+      return;
+    }
+    const meanWeight = Math.max(1 / sampleWindow, 0.02);
+    this.meanMs = this.meanMs + (sampleMs - this.meanMs) * meanWeight;
+    const current = this.estimate(now, decayMs);
+    // A call started while the endpoint was being learnt and answered after (the slow first call
+    // outlasts the warm-up's others) belongs to the warm-up: it is no peak.
+    const late = startedAt < this.learntAt;
+    if (sampleMs > current && !late) {
+      // Peak sensitivity (Finagle PeakEwma): a worse sample takes effect at once.
       this.rttMs = sampleMs;
     } else {
-      const current = this.estimate(now, decayMs);
-      if (sampleMs > current) {
-        // Peak sensitivity (Finagle PeakEwma): a worse sample takes effect at once.
-        this.rttMs = sampleMs;
-      } else {
-        // Finagle's weight for the new sample is 1 - e^(-dt/decay): with thousands of calls a
-        // second each sample weighs ~nothing, and one spike (a GC pause of this client, a cold
-        // start) holds a healthy endpoint's estimate up for tens of seconds. A sample therefore
-        // weighs at least 1/sampleWindow: a busy endpoint's estimate covers about its last
-        // sampleWindow calls, an idle one's the last decayMs.
-        const elapsed = Math.max(0, now - this.updatedAt);
-        let w = Math.min(Math.exp(-elapsed / decayMs), 1 - 1 / sampleWindow);
-        // A sample of an endpoint still being learnt (its first WARMUP_SAMPLES) or probed after
-        // PROBE_INTERVAL_MS without one weighs at least half: a new instance's cold first call or
-        // a healthy one's old spike is forgotten within a few calls, not tens of seconds.
-        if (this.samples <= WARMUP_SAMPLES || elapsed >= PROBE_INTERVAL_MS) w = Math.min(w, 0.5);
-        this.rttMs = current * w + sampleMs * (1 - w);
-      }
+      // Finagle's weight for the new sample is 1 - e^(-dt/decay): with thousands of calls a
+      // second each sample weighs ~nothing, and one spike (a GC pause of this client, a cold
+      // start) holds a healthy endpoint's estimate up for tens of seconds. A sample therefore
+      // weighs at least 1/sampleWindow: a busy endpoint's estimate covers about its last
+      // sampleWindow calls, an idle one's the last decayMs.
+      const elapsed = Math.max(0, now - this.updatedAt);
+      let w = Math.min(Math.exp(-elapsed / decayMs), 1 - 1 / sampleWindow);
+      // A sample probed after PROBE_INTERVAL_MS without one weighs at least half: a healthy
+      // endpoint's old spike is forgotten within a few calls, not tens of seconds.
+      if (elapsed >= PROBE_INTERVAL_MS) w = Math.min(w, 0.5);
+      this.rttMs = current * w + sampleMs * (1 - w);
     }
     this.updatedAt = now;
   }
+}
+
+/** Inserts `value` into the sorted `values[0..n-1)` (n - 1 of them) and returns the median of the n. */
+function insertSortedMedian(values: Float64Array, n: number, value: number): number {
+  let i = n - 1;
+  while (i > 0 && values[i - 1]! > value) {
+    values[i] = values[i - 1]!;
+    i--;
+  }
+  values[i] = value;
+  const mid = n >> 1;
+  return n & 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
 }
 
 /** Parameters of the latency estimate; peak_ewma's config supplies them, other policies the defaults. */

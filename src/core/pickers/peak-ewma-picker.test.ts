@@ -98,6 +98,40 @@ describe('peak EWMA picker', () => {
     assert.equal(counts(p, 3, 1000)[2], 0, 'one probe per interval');
   });
 
+  it('learns again a hot endpoint whose latest answer was cold, within a few probes, and never a slow one', () => {
+    const eps = makeEndpoints(4);
+    learn(eps[0]!, 0.5);
+    learn(eps[1]!, 0.5);
+    learn(eps[2]!, 50); // slow: every answer hot
+    learn(eps[3]!, 5); // a fresh process's first answers: hot
+    const c = clock(10);
+    const p = createPeakEwmaPicker(eps, DEFAULT_EWMA, { random: seededRandom(6), now: c.now });
+    assert.deepEqual(counts(p, 4, 1000).slice(2), [0, 0], 'both hot ones avoided');
+    // The fresh one warms up: its next answer is as fast as the others'.
+    eps[3]!.load.observe(c.t, 0.5, DEFAULT_EWMA.decayMs);
+    let probes = 0;
+    for (let tick = 0; tick < 2000 && eps[3]!.load.meanMs > 0.5 * 2 + 1; tick++) {
+      c.t += 1;
+      const n = counts(p, 4, 10)[3]!;
+      assert.ok(n <= 1, 'one probe per tick');
+      probes += n;
+      if (n > 0) eps[3]!.load.observe(c.t, 0.5, DEFAULT_EWMA.decayMs);
+      assert.equal(eps[2]!.load.lastMs, 50);
+    }
+    assert.ok(eps[3]!.load.meanMs <= 2, `cooled: mean ${eps[3]!.load.meanMs} ms after ${probes} probes`);
+    assert.ok(probes <= WARMUP_SAMPLES, `within a warm-up's probes: ${probes}`);
+    // Cold now: it takes its share of the calls; the slow one still none but its interval probe.
+    const share = counts(p, 4, 3000);
+    assert.ok(share[3]! > 600, `${share}`);
+    assert.ok(share[2]! <= 1, `${share}`);
+    // At most MAX_WARMUP_PROBES at a time while learnt again.
+    learn(eps[3]!, 5);
+    eps[3]!.load.observe(c.t, 0.5, DEFAULT_EWMA.decayMs);
+    eps[3]!.load.inFlight = MAX_WARMUP_PROBES;
+    c.t += 1;
+    assert.equal(counts(p, 4, 100)[3], 0);
+  });
+
   it('probes an unmeasured endpoint once it is busy only through the fallback cost', () => {
     const eps = makeEndpoints(2);
     learn(eps[0]!, 5);

@@ -18,7 +18,10 @@
  * Every endpoint stays measured: one still being learnt (fewer than WARMUP_SAMPLES samples) takes
  * up to MAX_WARMUP_PROBES calls at a time when sampled, and one with no sample for
  * PROBE_INTERVAL_MS takes one probe — so a new instance converges within a few calls, a recovered
- * one is noticed within a second, and none starves at low load.
+ * one is noticed within a second, and none starves at low load. A hot endpoint whose latest answer
+ * was cold is learnt again (EndpointLoad.relearn): a fresh process past its slow first calls, or a
+ * fast one past a pause, is back within a few calls instead of one probe a second; a slow endpoint
+ * never answers cold and is never relearnt.
  */
 import { MAX_WARMUP_PROBES, PROBE_INTERVAL_MS, WARMUP_SAMPLES, type EwmaSettings } from './endpoint-load.js';
 import { randomIndex, type EndpointPicker, type PickerEndpoint, type PickerFactory } from './picker.js';
@@ -112,7 +115,7 @@ export const createPeakEwmaPicker: PickerFactory<PeakEwmaOptions> = (endpoints, 
       }
       let first = -1;
       let firstRtt = 0;
-      let hot = -1;
+      let hottest = -1;
       let hotCost = Number.POSITIVE_INFINITY;
       for (let s = 0; s < maxSamples; s++) {
         const r = s + randomIndex(random, n - s);
@@ -120,21 +123,25 @@ export const createPeakEwmaPicker: PickerFactory<PeakEwmaOptions> = (endpoints, 
         order[r] = order[s]!;
         order[s] = i;
         const e = endpoints[i]!;
+        const load = e.load;
+        const mean = load.meanMs;
+        const hot = !(mean <= hotAbove);
+        const rtt = hot ? 0 : load.estimate(t, decayMs);
+        // Hot, yet its latest answer was not: learn it again (see above).
+        if (hot && load.lastMs <= hotAbove && load.samples >= WARMUP_SAMPLES) load.relearn();
         if (wantsProbe(e, t)) {
-          e.load.probedAt = t;
+          load.probedAt = t;
           return i;
         }
-        const mean = e.load.meanMs;
-        if (!(mean <= hotAbove)) {
+        if (hot) {
           // Hot or unmeasured (NaN): ranked by mean × (in flight + 1), which needs no exp().
-          const cost = Number.isNaN(mean) ? UNMEASURED_BUSY_COST + e.load.inFlight : (mean * (e.load.inFlight + 1)) / e.weight;
+          const cost = Number.isNaN(mean) ? UNMEASURED_BUSY_COST + load.inFlight : (mean * (load.inFlight + 1)) / e.weight;
           if (cost < hotCost) {
-            hot = i;
+            hottest = i;
             hotCost = cost;
           }
           continue;
         }
-        const rtt = e.load.estimate(t, decayMs);
         if (first < 0) {
           first = i;
           firstRtt = rtt;
@@ -143,7 +150,7 @@ export const createPeakEwmaPicker: PickerFactory<PeakEwmaOptions> = (endpoints, 
         return better(e, endpoints[first]!, rtt, firstRtt) ? i : first;
       }
       // Fewer than two cold endpoints among those sampled: the cold one, else the cheapest hot one.
-      return first >= 0 ? first : hot >= 0 ? hot : order[0]!;
+      return first >= 0 ? first : hottest >= 0 ? hottest : order[0]!;
     },
   };
 };

@@ -130,53 +130,61 @@ describe('least request picker (gRFC A48)', () => {
 });
 
 describe('peak EWMA estimate', () => {
-  it('takes a worse sample at once (peak) and decays toward zero between samples', () => {
+  /** An endpoint learnt at `ms` by time 0 (its warm-up done). */
+  function learnt(ms: number, sampleWindow?: number): EndpointLoad {
     const load = new EndpointLoad();
-    load.observe(0, 10, 1000);
-    load.observe(5, 50, 1000);
-    assert.equal(load.estimate(5, 1000), 50);
-    assert.ok(Math.abs(load.estimate(1005, 1000) - 50 * Math.exp(-1)) < 1e-9);
+    for (let i = 0; i < WARMUP_SAMPLES; i++) load.observe(0, ms, 10_000, sampleWindow);
+    return load;
+  }
+
+  it('takes a worse sample at once (peak) and decays toward zero between samples', () => {
+    const load = learnt(10);
+    load.observe(100, 50, 1000);
+    assert.equal(load.estimate(100, 1000), 50);
+    assert.ok(Math.abs(load.estimate(1100, 1000) - 50 * Math.exp(-1)) < 1e-9);
   });
   it('moves toward a better sample by the time-weighted factor 1 - e^(-dt/tau)', () => {
-    const load = new EndpointLoad();
-    load.observe(0, 100, 1000);
+    const load = learnt(100);
     load.observe(1000, 10, 1000);
     const decayed = 100 * Math.exp(-1);
     const w = Math.exp(-1);
     assert.ok(Math.abs(load.rttMs - (decayed * w + 10 * (1 - w))) < 1e-9);
   });
   it('forgets a spike within about sampleWindow samples when calls are frequent', () => {
-    const load = new EndpointLoad();
-    load.observe(0, 1, 10_000, 50);
-    load.observe(1, 30, 10_000, 50); // a GC pause: peak
-    for (let i = 0; i < 150; i++) load.observe(2 + i * 0.5, 1, 10_000, 50);
+    const load = learnt(1, 50);
+    load.observe(31, 30, 10_000, 50); // a GC pause: peak
+    for (let i = 0; i < 150; i++) load.observe(32 + i * 0.5, 1, 10_000, 50);
     // 29 × (49/50)^150 ≈ 1.4 above the 1 ms floor; pure time decay (tau 10 s, 75 ms) would still be near 30.
     assert.ok(load.rttMs < 2.5, `estimate ${load.rttMs}`);
-    const finagle = new EndpointLoad();
-    for (let i = 0; i < WARMUP_SAMPLES; i++) finagle.observe(0, 1, 10_000); // learnt: no half weights
-    finagle.observe(1, 30, 10_000);
-    for (let i = 0; i < 150; i++) finagle.observe(2 + i * 0.5, 1, 10_000);
+    const finagle = learnt(1);
+    finagle.observe(31, 30, 10_000);
+    for (let i = 0; i < 150; i++) finagle.observe(32 + i * 0.5, 1, 10_000);
     assert.ok(finagle.rttMs > 29, `pure time decay ${finagle.rttMs}`);
   });
-  it('forgets a new endpoint\'s cold first call within a few samples', () => {
+  it('learns a new endpoint from the median of its first samples: a cold first call weighs nothing', () => {
     const load = new EndpointLoad();
-    load.observe(0, 10, 10_000, 50); // first call: JIT, connection set-up
-    for (let i = 1; i <= 5; i++) load.observe(i, 1, 10_000, 50);
-    // Half weights while learnt: 10 → 5.5 → 3.25 → 2.1 → 1.6 → 1.3; a 1/50 weight would keep 8.9.
-    assert.ok(load.rttMs < 1.4, `estimate ${load.rttMs}`);
+    load.observe(40, 40, 10_000, 50); // first call: JIT, connection set-up
+    for (let i = 1; i < WARMUP_SAMPLES; i++) load.observe(40 + i, 1 + i / 10, 10_000, 50);
+    // Samples 40, 1.1 .. 1.5: the median is 1.35 (a mean seeded with 40 would still say ~2.6, the peak 40).
+    assert.ok(Math.abs(load.rttMs - 1.35) < 1e-9 && Math.abs(load.meanMs - 1.35) < 1e-9, `estimate ${load.rttMs}, mean ${load.meanMs}`);
+  });
+  it('takes a call started during the warm-up and answered after it as no peak', () => {
+    const load = new EndpointLoad();
+    for (let i = 0; i < WARMUP_SAMPLES; i++) load.observe(10 + i, 1, 10_000, 50);
+    load.observe(50, 45, 10_000, 50); // started at 5, before the warm-up ended at 15
+    assert.ok(load.rttMs < 2, `late warm-up answer ${load.rttMs}`);
+    load.observe(100, 45, 10_000, 50); // started at 55: a peak
+    assert.equal(load.rttMs, 45);
   });
   it('weighs a probe after an idle second at least half', () => {
-    const load = new EndpointLoad();
-    for (let i = 0; i < WARMUP_SAMPLES; i++) load.observe(i, 1, 10_000, 50);
-    load.observe(10, 20, 10_000, 50); // a spike: peak
-    load.observe(1010, 1, 10_000, 50); // the probe a second later
+    const load = learnt(1, 50);
+    load.observe(30, 20, 10_000, 50); // a spike: peak
+    load.observe(1030, 1, 10_000, 50); // the probe a second later
     const decayed = 20 * Math.exp(-1000 / 10_000);
     assert.ok(Math.abs(load.rttMs - (decayed * 0.5 + 0.5)) < 1e-9, `estimate ${load.rttMs}`);
   });
   it('counts a fast failure as a latency penalty, growing with each failure', () => {
-    const load = new EndpointLoad();
-    load.start();
-    load.end(0, 1, false, DEFAULT_EWMA);
+    const load = learnt(1);
     for (let i = 1; i <= 3; i++) {
       load.start();
       load.end(i, 0.1, true, DEFAULT_EWMA);
@@ -185,5 +193,13 @@ describe('peak EWMA estimate', () => {
     assert.ok(load.estimate(3, DEFAULT_EWMA.decayMs) > 120, `estimate ${load.estimate(3, DEFAULT_EWMA.decayMs)}`);
     assert.equal(load.failed, 3);
     assert.equal(load.inFlight, 0);
+  });
+  it('counts failures during the warm-up too, the first included', () => {
+    const load = new EndpointLoad();
+    for (let i = 1; i <= WARMUP_SAMPLES; i++) {
+      load.start();
+      load.end(i, 0.1, true, DEFAULT_EWMA);
+    }
+    assert.ok(load.estimate(WARMUP_SAMPLES, DEFAULT_EWMA.decayMs) > 50, `estimate ${load.estimate(WARMUP_SAMPLES, DEFAULT_EWMA.decayMs)}`);
   });
 });
