@@ -250,15 +250,18 @@ class DiscoveryResolver implements experimental.Resolver {
       return;
     }
     const result = parseServiceConfigDocument(document);
+    const key = `${session.registry.description}\0${service}`;
     if (result.ok) {
       session.config = result.config;
       session.configText = document;
       session.rejectedDocument = null;
+      invalidConfigs.clear(key);
       this.logger('info', `applying service config of ${service} from ${session.registry.description}`);
     } else if (document !== session.rejectedDocument) {
       session.rejectedDocument = document;
       const kept = session.config ? 'keeping the last good one' : "using the channel's own";
-      this.logger('error', `ignoring invalid service config of ${service} in ${session.registry.description}: ${result.reason}; ${kept}`);
+      // Once per document for the process, not once per channel of the service.
+      invalidConfigs.report(key, document, `ignoring invalid service config of ${service} in ${session.registry.description}: ${result.reason}; ${kept}`);
     }
   }
 
@@ -330,6 +333,9 @@ function badKey(instance: ServiceInstance): string {
  * every list change of every channel that resolves the service.
  */
 const unresolvable = new BadEntryLog(loggerOr(undefined), 'resolver');
+
+/** Invalid service config documents, logged once per registry, service and document for the whole process. */
+const invalidConfigs = new BadEntryLog(loggerOr(undefined), 'service-config');
 
 function attributesOf(instance: ServiceInstance): EndpointAttributes {
   const attributes: { -readonly [K in keyof EndpointAttributes]: EndpointAttributes[K] } = { instanceId: instance.instanceId };

@@ -217,9 +217,15 @@ export function registryContract(h: RegistryHarness): void {
       await h.registry.putServiceConfig('configured', { loadBalancingConfig: [{ round_robin: {} }] });
       await waitFor('round_robin to spread calls', async () => (await spread(echo, 10)).size === 2, 5000, 0);
       if (h.writeRawConfig) {
+        // A second channel of the same service: the rejection is logged once for the process, not per channel.
+        const second = client('configured', {});
+        await waitFor('round_robin on the second channel too', async () => (await spread(second, 10)).size === 2, 5000, 0);
         await h.writeRawConfig('configured', JSON.stringify({ loadBalancingConfig: [{ least_request: { choiceCount: 1 } }] }));
-        await waitFor('the rejection to be logged', () => logs.has('error', /ignoring invalid service config of configured.*choiceCount.*keeping the last good one/));
+        const rejection = /ignoring invalid service config of configured.*choiceCount.*keeping the last good one/;
+        await waitFor('the rejection to be logged', () => logs.has('error', rejection));
         assert.equal((await spread(echo, 10)).size, 2, 'the last good document stays');
+        assert.equal((await spread(second, 10)).size, 2, 'on both channels');
+        assert.equal(logs.lines.filter((l) => l.level === 'error' && rejection.test(l.message)).length, 1, 'logged once for both channels');
       }
       await h.registry.deleteServiceConfig('configured');
       await waitFor("pick_first again, the channel's own", async () => (await spread(echo, 10)).size === 1, 5000, 0);
