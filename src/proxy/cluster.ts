@@ -343,21 +343,19 @@ export class Cluster {
   }
 
   private scheduleRebuild(): void {
-    // Several backends often change state in one tick (a burst of connects at start): one rebuild.
-    // On workers, the primary and each worker coalesce per turn of the event loop instead
-    // (setImmediate runs after the poll phase has run every ready I/O callback, a microtask after
-    // each one): a rebuild walks every backend, in the primary it publishes a delta to every
-    // worker and in a worker it builds a picker, so one per change made 1,000 backends connecting
-    // cost O(n²) in each process (docs/proxy.md, "Memory and cost as it grows"). The primary is
-    // the cluster that picks nothing, a worker the one that checks no health.
+    // Many backends change state in one turn of the event loop (a burst of connects at start):
+    // one rebuild per turn (setImmediate runs after the poll phase has run every ready I/O
+    // callback; a microtask would run after each one). A rebuild walks every backend — in a
+    // primary it publishes a delta to every worker, elsewhere it builds a picker — so one per
+    // change made 1,000 backends connecting cost O(n²) (docs/proxy.md, "Memory and cost as it
+    // grows"). Until it runs, pick() skips a backend that stopped being usable (hasRoom).
     if (this.rebuildQueued || this.closed) return;
     this.rebuildQueued = true;
     const run = () => {
       this.rebuildQueued = false;
       if (!this.closed) this.rebuild();
     };
-    if (this.picks && this.options.checksHealth !== false) queueMicrotask(run);
-    else setImmediate(run);
+    setImmediate(run);
   }
 
   private rebuild(): void {
