@@ -1,7 +1,7 @@
 /**
  * An HTTP/2 connection over a raw socket (net or tls), either side: the frame parser runs over
  * each read chunk in one loop, HPACK state is per connection, frames to send are collected and
- * written once per tick, and flow control (RFC 9113 §5.2, §6.9) is explicit: the peer gets
+ * written once per turn of the event loop, and flow control (RFC 9113 §5.2, §6.9) is explicit: the peer gets
  * window back only when its stream's owner `consume()`s what it received.
  *
  * It also carries the protections a frame engine owes its process (RFC 9113 §10.5 "Denial-of-
@@ -82,7 +82,14 @@ const SOCKET_HIGH_WATER = 1 << 20;
  */
 const PAUSE_READING_AT = 4 * SOCKET_HIGH_WATER;
 
-/** Connections with frames to write this tick; written together once the current I/O callback ends. */
+/**
+ * Connections with frames to write, written together once every ready I/O callback of this turn of
+ * the event loop ran: setImmediate runs after the poll phase (a nextTick after each callback would
+ * write to a backend once per client connection read, not once per turn). A proxy's reads fan out —
+ * one client chunk holds calls for several backends, one backend chunk answers several clients —
+ * so the write syscalls, each a loopback delivery charged to the writer, were most of its CPU.
+ * HAProxy's event loop likewise handles every ready descriptor before it sends.
+ */
 const dirty: H2Connection[] = [];
 let flushScheduled = false;
 function flushAll(): void {
@@ -280,7 +287,7 @@ export class H2Connection {
 
   // --- writing ---
 
-  /** Queues bytes for this tick's write. */
+  /** Queues bytes for this turn's write. */
   write(buf: Buffer): void {
     this.out.push(buf);
     this.outBytes += buf.length;
@@ -289,7 +296,7 @@ export class H2Connection {
       dirty.push(this);
       if (!flushScheduled) {
         flushScheduled = true;
-        process.nextTick(flushAll);
+        setImmediate(flushAll);
       }
     }
   }

@@ -103,9 +103,15 @@ function buildTree(): Int32Array {
   return tree;
 }
 
+/** Where Huffman strings are decoded before they become a string (one per process: decoding is synchronous). */
+const scratch = Buffer.allocUnsafe(4096);
+
 /** Decodes a Huffman string (RFC 7541 §5.2) to latin1. */
 export function huffmanDecode(buf: Buffer, start: number, end: number): string {
-  const out: number[] = [];
+  // The shortest code is 5 bits: at most 8/5 symbols per octet. A larger string gets its own buffer, not kept.
+  const most = Math.ceil(((end - start) * 8) / 5);
+  const out = most <= scratch.length ? scratch : Buffer.allocUnsafe(most);
+  let n = 0;
   let node = 0;
   // Bits read since the last complete symbol, and whether they were all ones (valid padding).
   let pending = 0;
@@ -121,7 +127,7 @@ export function huffmanDecode(buf: Buffer, start: number, end: number): string {
         const sym = -next - 1;
         // "A Huffman-encoded string literal containing the EOS symbol MUST be treated as a decoding error" - §5.2.
         if (sym === 256) throw new HpackError('Huffman string contains EOS');
-        out.push(sym);
+        out[n++] = sym;
         node = 0;
         pending = 0;
         allOnes = true;
@@ -135,7 +141,7 @@ export function huffmanDecode(buf: Buffer, start: number, end: number): string {
   // "Padding strictly longer than 7 bits MUST be treated as a decoding error ... padding not
   // corresponding to the most significant bits of the code for the EOS symbol MUST be treated as a decoding error" - §5.2.
   if (pending > 7 || !allOnes) throw new HpackError('invalid Huffman padding');
-  return Buffer.from(out).toString('latin1', 0, out.length);
+  return out.toString('latin1', 0, n);
 }
 
 /** Huffman-encodes latin1 `s` (used by tests; the encoder sends raw strings). */
@@ -314,13 +320,30 @@ function skipString(buf: Buffer, i: number): number {
   return end;
 }
 
-/** Static-table index of each name (first match), and of each exact name+value pair. */
+/** Static-table index of each name (first match), and per name, of each exact value it has there. */
 const STATIC_NAME = new Map<string, number>();
-const STATIC_PAIR = new Map<string, number>();
+const STATIC_PAIR = new Map<string, Map<string, number>>();
 STATIC_TABLE.forEach(([name, value], i) => {
   if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
-  if (value !== '') STATIC_PAIR.set(`${name}\0${value}`, i + 1);
+  if (value === '') return;
+  let values = STATIC_PAIR.get(name);
+  if (values === undefined) STATIC_PAIR.set(name, (values = new Map()));
+  values.set(value, i + 1);
 });
+
+/**
+ * Strings up to this length are copied to the block by a loop: Buffer#write's native call costs
+ * more than the copy for header names and values of a few dozen octets.
+ */
+const SHORT_STRING = 64;
+
+/** Writes latin1 `s` at `at`; returns the offset after it. */
+function writeLatin1(out: Buffer, at: number, s: string): number {
+  const n = s.length;
+  if (n > SHORT_STRING) return at + out.write(s, at, 'latin1');
+  for (let k = 0; k < n; k++) out[at + k] = s.charCodeAt(k);
+  return at + n;
+}
 
 /** Encodes header lists as literals without indexing (static-table names and pairs where they match). */
 export class HpackEncoder {
@@ -333,7 +356,8 @@ export class HpackEncoder {
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i]!;
       const value = fields[i + 1]!;
-      const pair = name.charCodeAt(0) === 58 /* ':' */ || name === 'content-type' ? STATIC_PAIR.get(`${name}\0${value}`) : undefined;
+      // Only pseudo-header fields and accept-encoding have values in the static table (no string is built to look them up).
+      const pair = STATIC_PAIR.get(name)?.get(value);
       if (pair !== undefined) {
         at = writeInt(out, at, pair, 7, 0x80);
         continue;
@@ -344,10 +368,10 @@ export class HpackEncoder {
       } else {
         out[at++] = 0x00;
         at = writeInt(out, at, name.length, 7, 0x00);
-        at += out.write(name, at, 'latin1');
+        at = writeLatin1(out, at, name);
       }
       at = writeInt(out, at, value.length, 7, 0x00);
-      at += out.write(value, at, 'latin1');
+      at = writeLatin1(out, at, value);
     }
     return out.subarray(0, at);
   }
