@@ -209,14 +209,14 @@ export class HpackDecoder {
       let value: string;
       if (b & 0x80) {
         // §6.1 Indexed Header Field.
-        const [index, next] = readInt(buf, i, 7);
-        i = next;
+        const index = readInt(buf, i, 7);
+        i = readEnd;
         [name, value] = this.entry(index);
       } else if ((b & 0xe0) === 0x20) {
         // §6.3 Dynamic Table Size Update: "MUST occur at the beginning of the first header block following the change".
         if (fieldSeen) throw new HpackError('dynamic table size update after a header field');
-        const [newSize, next] = readInt(buf, i, 5);
-        i = next;
+        const newSize = readInt(buf, i, 5);
+        i = readEnd;
         if (newSize > this.maxTableSize) throw new HpackError(`dynamic table size ${newSize} exceeds the limit ${this.maxTableSize}`);
         this.limit = newSize;
         this.evict(0);
@@ -224,8 +224,8 @@ export class HpackDecoder {
       } else {
         // §6.2: 01 incremental indexing (6-bit index), 0000 without / 0001 never indexed (4-bit).
         const indexing = (b & 0xc0) === 0x40;
-        const [index, next] = readInt(buf, i, indexing ? 6 : 4);
-        i = next;
+        const index = readInt(buf, i, indexing ? 6 : 4);
+        i = readEnd;
         if (oversized && !indexing) {
           // Nothing to keep: step over the strings without decoding them.
           fieldSeen = true;
@@ -235,15 +235,13 @@ export class HpackDecoder {
           continue;
         }
         if (index === 0) {
-          const [n, after] = readString(buf, i);
-          name = n;
-          i = after;
+          name = readString(buf, i);
+          i = readEnd;
         } else {
           name = this.entry(index)[0];
         }
-        const [v, after] = readString(buf, i);
-        value = v;
-        i = after;
+        value = readString(buf, i);
+        i = readEnd;
         if (indexing) this.add(name, value);
       }
       fieldSeen = true;
@@ -282,12 +280,21 @@ export class HpackDecoder {
   }
 }
 
-/** §5.1 integer with an N-bit prefix at `buf[i]`; returns [value, next offset]. */
-function readInt(buf: Buffer, i: number, prefix: number): [number, number] {
+/**
+ * Where the last readInt or readString ended. Returned beside the value, as a tuple, it cost an
+ * array per field on every header block; decoding is synchronous, so one variable serves.
+ */
+let readEnd = 0;
+
+/** §5.1 integer with an N-bit prefix at `buf[i]`; its end goes to `readEnd`. */
+function readInt(buf: Buffer, i: number, prefix: number): number {
   const max = (1 << prefix) - 1;
   let value = buf[i]! & max;
   i++;
-  if (value < max) return [value, i];
+  if (value < max) {
+    readEnd = i;
+    return value;
+  }
   let shift = 0;
   for (;;) {
     if (i >= buf.length) throw new HpackError('truncated integer');
@@ -298,24 +305,27 @@ function readInt(buf: Buffer, i: number, prefix: number): [number, number] {
     // Nothing legitimate needs more than 2^28 (header blocks are bounded far below that).
     if (shift > 28) throw new HpackError('integer too large');
   }
-  return [value, i];
+  readEnd = i;
+  return value;
 }
 
-/** §5.2 string literal at `buf[i]`; returns [latin1 string, next offset]. */
-function readString(buf: Buffer, i: number): [string, number] {
+/** §5.2 string literal at `buf[i]`, as latin1; its end goes to `readEnd`. */
+function readString(buf: Buffer, i: number): string {
   if (i >= buf.length) throw new HpackError('truncated string');
   const huffman = (buf[i]! & 0x80) !== 0;
-  const [len, start] = readInt(buf, i, 7);
+  const len = readInt(buf, i, 7);
+  const start = readEnd;
   const end = start + len;
   if (end > buf.length) throw new HpackError('string beyond the header block');
-  return [huffman ? huffmanDecode(buf, start, end) : buf.toString('latin1', start, end), end];
+  readEnd = end;
+  return huffman ? huffmanDecode(buf, start, end) : buf.toString('latin1', start, end);
 }
 
 /** The offset after the §5.2 string literal at `buf[i]`, checked but not decoded. */
 function skipString(buf: Buffer, i: number): number {
   if (i >= buf.length) throw new HpackError('truncated string');
-  const [len, start] = readInt(buf, i, 7);
-  const end = start + len;
+  const len = readInt(buf, i, 7);
+  const end = readEnd + len;
   if (end > buf.length) throw new HpackError('string beyond the header block');
   return end;
 }
