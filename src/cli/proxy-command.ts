@@ -10,7 +10,7 @@
 import { fileURLToPath } from 'node:url';
 import { GrpcHaError } from '../core/errors.js';
 import type { ProxyConfig } from '../proxy/proxy-config.js';
-import { startProxy, type Proxy } from '../proxy/proxy.js';
+import type { Proxy } from '../proxy/proxy.js';
 import { workerCount } from '../proxy/worker-pool.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { loadConfigInChild, type ProxyConfigSource } from './proxy-config-source.js';
@@ -76,6 +76,8 @@ async function runProxyProcess(source: ProxyConfigSource, graceMs: number, worke
       proxy = primary;
       workerPids = () => primary.workerPids();
     } else {
+      // Loaded only here: the primary of a proxy on workers serves no call, so it does not load the listener and call path.
+      const { startProxy } = await import('../proxy/proxy.js');
       proxy = await startProxy(config, { log });
     }
   } catch (error) {

@@ -8,7 +8,8 @@
  * `/api/events` and the dashboard. Those routes (the metrics library, the dashboard) are loaded
  * on the first request that needs them: a proxy nobody scrapes does not carry them.
  */
-import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { adminGuard } from '../observe/admin-access.js';
 import type { ChannelState, EndpointState } from '../observe/channel-observer.js';
@@ -131,6 +132,8 @@ export function startAdminServer(endpoint: AdminAddress, source: AdminSource): P
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /state, /metrics or / (dashboard)\n');
     }
   };
+  // node:http is loaded with the first admin server: a proxy with `admin: off` (its workers too) never pays for it.
+  const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
   const server = http.createServer((req, res) => {
     route(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
