@@ -19,6 +19,7 @@ import { runSlowBackend } from './slow-backend.js';
 import { runXdsBench } from './xds.js';
 import { runSlowMany } from './slow-many.js';
 import { runAdopt } from './adopt.js';
+import { runOrca } from './orca.js';
 import { runStreams } from './streams.js';
 import { SCENARIO_OPTIONS, type BenchContext, type BenchRow } from './types.js';
 
@@ -28,6 +29,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   'slow-backend': runSlowBackend,
   'slow-many': runSlowMany,
   adopt: runAdopt,
+  orca: runOrca,
   streams: runStreams,
   eject: runEject,
   failover: runFailover,
