@@ -38,9 +38,9 @@ export class EndpointLoad {
   private learntAt = Number.POSITIVE_INFINITY;
 
   /**
-   * Learns the endpoint again, as if new but with its estimate as the prior: its next samples
-   * weigh at least half and pickers probe it as a new one. For an endpoint whose mean says slow
-   * while its latest answer says otherwise: at one sample in fifty, a mean built on a cold
+   * Learns the endpoint again from its latest sample on, as if new: its estimates become the
+   * median of its next samples and pickers probe it as a new one. For an endpoint whose mean says
+   * slow while its latest answer says otherwise: at one sample in fifty, a mean built on a cold
    * start's answers would take a minute of one-a-second probes to come down.
    */
   relearn(): void {
