@@ -82,13 +82,17 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
   /** The request's grpc-timeout when it does not follow the grammar: the call is refused. */
   private malformedTimeout: string | undefined;
 
+  /** The request's header fields, the call's own copy: `:scheme` and `grpc-timeout` are rewritten per attempt. */
+  private readonly fields: string[];
+
   constructor(
     private readonly down: H2Stream,
-    /** The request's header fields; `:scheme` and `grpc-timeout` are rewritten per attempt. */
-    private readonly fields: string[],
+    /** The request's header fields as received (shared with the decoder's remembered block: not edited). */
+    fields: readonly string[],
     private readonly cluster: Cluster,
     private readonly counters: CallCounters,
   ) {
+    this.fields = fields.slice();
     const path = fieldValue(fields, ':path') ?? '';
     this.maxAttempts = cluster.retryAttempts(path);
     // Every call keeps its first request bytes: a stream the backend never processed is sent again whatever the method.
@@ -190,7 +194,7 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
 
   // --- StreamHandler of the client's stream ---
 
-  onHeaders(_stream: H2Stream, fields: string[]): void {
+  onHeaders(_stream: H2Stream, fields: readonly string[]): void {
     // Request trailers (gRPC sends none, HTTP/2 allows them): pass them on; the engine marked the request ended.
     const state = this.state;
     if (state.t === 'attempting' || state.t === 'responding') state.attempt.sendTrailers(fields);
@@ -243,7 +247,7 @@ export class ProxiedCall implements PendingCall, StreamHandler, AttemptOwner {
 
   // --- AttemptOwner: what the current attempt's backend does ---
 
-  responseHeaders(attempt: UpstreamAttempt, fields: string[], endStream: boolean): void {
+  responseHeaders(attempt: UpstreamAttempt, fields: readonly string[], endStream: boolean): void {
     const state = this.state;
     if (state.t === 'attempting' && state.attempt === attempt) {
       this.setState({ t: 'responding', attempt });

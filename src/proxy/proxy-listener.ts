@@ -190,7 +190,7 @@ export class ProxyListener {
     this.connectionStates.set(connection, state);
   }
 
-  private onStream(stream: H2Stream, fields: string[], size: number): void {
+  private onStream(stream: H2Stream, fields: readonly string[], size: number): void {
     try {
       if (size > this.options.limits.maxHeaderListSize) {
         this.refuseHeaders(stream);

@@ -24,7 +24,7 @@ export type Resend = 'always' | 'idempotent' | 'never';
 /** What an attempt reports to the call it belongs to. */
 export interface AttemptOwner {
   /** The backend sent HEADERS: the response headers, its trailers, or (with `endStream` first) a Trailers-Only response. */
-  responseHeaders(attempt: UpstreamAttempt, fields: string[], endStream: boolean): void;
+  responseHeaders(attempt: UpstreamAttempt, fields: readonly string[], endStream: boolean): void;
   /** The backend sent DATA; the owner calls `responseForwarded` or `discard` for its bytes. */
   responseData(attempt: UpstreamAttempt, data: Buffer, endStream: boolean): void;
   /** The attempt failed without a gRPC status from the backend; `resend` says whether the request may be sent again. */
@@ -139,7 +139,7 @@ export class UpstreamAttempt implements StreamHandler {
 
   // --- StreamHandler of the backend's stream ---
 
-  onHeaders(_stream: H2Stream, fields: string[], endStream: boolean): void {
+  onHeaders(_stream: H2Stream, fields: readonly string[], endStream: boolean): void {
     this.owner.responseHeaders(this, fields, endStream);
   }
 

@@ -30,7 +30,7 @@ import {
 import { FloodGuard, type FloodKind } from './flood-guard.js';
 import { FrameReader } from './frame-reader.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
-import { isInterimResponse, requestFieldsError, responseFieldsError, trailerFieldsError } from './message-fields.js';
+import { isInterimResponse, REQUEST, RESPONSE, sectionError, TRAILERS } from './message-fields.js';
 import { H2Stream, type ResetKind, type StreamHandler } from './stream.js';
 
 /** Options of a connection. */
@@ -55,7 +55,7 @@ export interface ConnectionOptions {
    * Server: a client opened a stream with these headers. `headerListSize` is their RFC 9113 §6.5.2
    * size; above maxHeaderListSize, `fields` is incomplete (decoding stopped) and the stream is only to be refused.
    */
-  readonly onStream?: (stream: H2Stream, fields: string[], endStream: boolean, headerListSize: number) => void;
+  readonly onStream?: (stream: H2Stream, fields: readonly string[], endStream: boolean, headerListSize: number) => void;
   /** The peer's first SETTINGS arrived: it speaks HTTP/2. */
   readonly onReady?: () => void;
   /** The peer sent GOAWAY, or the stream ids ran out: open no more streams here. */
@@ -674,7 +674,8 @@ export class H2Connection {
   private onHeaderBlock(id: number, blockBytes: Buffer, endStream: boolean): void {
     // Decoded even when the stream is refused: the HPACK table must stay in step (RFC 9113 §4.3).
     const limit = this.options.maxHeaderListSize;
-    const { fields, size, oversized } = this.decoder.decode(blockBytes, limit);
+    const block = this.decoder.decode(blockBytes, limit);
+    const { fields, size, oversized } = block;
     if (oversized && !this.budget('oversizedHeaders', `header lists over ${limit} octets`)) return;
     const stream = this.streams.get(id);
     if (stream !== undefined) {
@@ -685,7 +686,7 @@ export class H2Connection {
       const trailers = this.options.role === 'server' || stream.responded;
       // "trailers ... [are] carried in a ... HEADERS frame ... [that] MUST ... [carry] END_STREAM" - RFC 9113 §8.1.
       if (trailers && !endStream) return this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'trailers without END_STREAM');
-      const malformed = trailers ? trailerFieldsError(fields) : responseFieldsError(fields);
+      const malformed = sectionError(block, trailers ? TRAILERS : RESPONSE);
       if (malformed !== null) return this.streamError(id, ErrorCode.PROTOCOL_ERROR, malformed);
       if (!trailers && isInterimResponse(fields)) {
         // "A HEADERS frame with the END_STREAM flag set that carries an informational status code is malformed" - RFC 9113 §8.1.
@@ -722,7 +723,7 @@ export class H2Connection {
       return;
     }
     // An oversized request is handed over incomplete, for its owner to refuse with the size.
-    const malformed = oversized ? null : requestFieldsError(fields);
+    const malformed = oversized ? null : sectionError(block, REQUEST);
     if (malformed !== null) {
       // A stream opened only to be reset costs what a rapid reset does: it counts against the same budget.
       if (!this.budget('resets', 'streams reset or refused')) return;

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HpackDecoder, HpackEncoder, HpackError, huffmanDecode, huffmanEncode } from './hpack.js';
+import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
+import { huffmanDecode, huffmanEncode } from './huffman.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -87,5 +88,48 @@ describe('hpack', () => {
     // The entries inserted past the limit are in the table: 62 is the newest ("second"), 63 the first.
     assert.deepEqual(d.decode(hex('be bf')).fields, ['x-bomb', 'second', 'x-bomb', 'a'.repeat(100)]);
     assert.equal(d.decode(hex('be')).oversized, false);
+  });
+
+  it('decodes a block sent again to the same list, but not past a change of the dynamic table', () => {
+    const d = new HpackDecoder();
+    // 'x-a: 1' inserted (62), then a block of a literal :path (never indexed, as nghttp2 sends it) and index 62.
+    d.decode(Buffer.concat([hex('40 03'), Buffer.from('x-a'), hex('01'), Buffer.from('1')]));
+    const path = huffmanEncode('/pkg.Svc/Method');
+    const again = Buffer.concat([hex('83 04'), Buffer.from([0x80 | path.length]), path, hex('be')]);
+    const first = d.decode(again);
+    assert.deepEqual(first.fields, [':method', 'POST', ':path', '/pkg.Svc/Method', 'x-a', '1']);
+    // The same octets, from another read: the remembered block.
+    assert.equal(d.decode(Buffer.from(again)), first);
+    // 'x-b: 2' becomes index 62: the same octets now say x-b.
+    d.decode(Buffer.concat([hex('40 03'), Buffer.from('x-b'), hex('01'), Buffer.from('2')]));
+    assert.deepEqual(d.decode(again).fields, [':method', 'POST', ':path', '/pkg.Svc/Method', 'x-b', '2']);
+    // A block that changes the table is decoded every time (its second copy inserts again).
+    const inserting = Buffer.concat([hex('40 03'), Buffer.from('x-c'), hex('01'), Buffer.from('3')]);
+    assert.notEqual(d.decode(inserting), d.decode(inserting));
+    assert.deepEqual(d.decode(hex('be bf')).fields, ['x-c', '3', 'x-c', '3']);
+    // A remembered block is not handed out past a smaller list limit.
+    assert.equal(d.decode(again, 10).oversized, true);
+  });
+
+  it("encodes a list again from its kept block, and follows edits of the caller's list", () => {
+    const e = new HpackEncoder();
+    const fields = [':status', '200', 'content-type', 'application/grpc'];
+    const first = e.encode(fields);
+    assert.equal(e.encode([...fields]), first);
+    fields[3] = 'application/grpc+proto';
+    assert.deepEqual(new HpackDecoder().decode(e.encode(fields)).fields, fields);
+    for (let i = 0; i < 6; i++) e.encode(['x-n', String(i)]); // more lists than are kept
+    assert.deepEqual(new HpackDecoder().decode(e.encode([':status', '200'])).fields, [':status', '200']);
+  });
+
+  it('decodes every symbol of the Huffman code, and refuses padding longer than 7 bits', () => {
+    for (let c = 0; c < 256; c++) {
+      const s = String.fromCharCode(c).repeat(3) + 'a' + String.fromCharCode(255 - c);
+      const b = huffmanEncode(s);
+      assert.equal(huffmanDecode(b, 0, b.length), s);
+    }
+    // 'a' is 00011 (5 bits): 3 one-bits of padding fill its octet; a whole octet more of ones is 11 bits.
+    assert.equal(huffmanDecode(Buffer.from([0x1f]), 0, 1), 'a');
+    assert.throws(() => huffmanDecode(Buffer.from([0x1f, 0xff]), 0, 2), /padding/);
   });
 });

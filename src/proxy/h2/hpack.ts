@@ -7,7 +7,8 @@
  * and never Huffman-codes: on loopback and LAN the bytes saved cost more CPU than they return,
  * and a peer's table size setting can then never be violated.
  */
-import { HUFFMAN_CODES, HUFFMAN_LENGTHS } from './huffman-table.js';
+import { HpackError } from './hpack-error.js';
+import { huffmanDecode } from './huffman.js';
 
 /** RFC 7541 Appendix A. */
 const STATIC_TABLE: readonly (readonly [string, string])[] = [
@@ -77,103 +78,38 @@ const STATIC_TABLE: readonly (readonly [string, string])[] = [
 /** "The size of an entry is the sum of its name's length in octets ..., its value's length in octets, and 32" - RFC 7541 §4.1. */
 const ENTRY_OVERHEAD = 32;
 
-/** A malformed header block: "a decoding error ... MUST be treated as a connection error of type COMPRESSION_ERROR" - RFC 9113 §4.3. */
-export class HpackError extends Error {}
-
-/** Huffman decoding tree, flattened: node i has children at [2i] and [2i+1]; a negative entry is -(symbol+1). */
-const TREE: Int32Array = buildTree();
-
-function buildTree(): Int32Array {
-  const tree = new Int32Array(2 * 512).fill(0);
-  let nodes = 1;
-  for (let sym = 0; sym < 257; sym++) {
-    const code = HUFFMAN_CODES[sym]!;
-    const len = HUFFMAN_LENGTHS[sym]!;
-    let node = 0;
-    for (let bit = len - 1; bit >= 0; bit--) {
-      const slot = 2 * node + ((code >>> bit) & 1);
-      if (bit === 0) {
-        tree[slot] = -(sym + 1);
-      } else {
-        if (tree[slot] === 0) tree[slot] = nodes++;
-        node = tree[slot]!;
-      }
-    }
-  }
-  return tree;
-}
-
-/** Where Huffman strings are decoded before they become a string (one per process: decoding is synchronous). */
-const scratch = Buffer.allocUnsafe(4096);
-
-/** Decodes a Huffman string (RFC 7541 §5.2) to latin1. */
-export function huffmanDecode(buf: Buffer, start: number, end: number): string {
-  // The shortest code is 5 bits: at most 8/5 symbols per octet. A larger string gets its own buffer, not kept.
-  const most = Math.ceil(((end - start) * 8) / 5);
-  const out = most <= scratch.length ? scratch : Buffer.allocUnsafe(most);
-  let n = 0;
-  let node = 0;
-  // Bits read since the last complete symbol, and whether they were all ones (valid padding).
-  let pending = 0;
-  let allOnes = true;
-  for (let i = start; i < end; i++) {
-    const byte = buf[i]!;
-    for (let bit = 7; bit >= 0; bit--) {
-      const b = (byte >>> bit) & 1;
-      const next = TREE[2 * node + b]!;
-      pending++;
-      if (b === 0) allOnes = false;
-      if (next < 0) {
-        const sym = -next - 1;
-        // "A Huffman-encoded string literal containing the EOS symbol MUST be treated as a decoding error" - §5.2.
-        if (sym === 256) throw new HpackError('Huffman string contains EOS');
-        out[n++] = sym;
-        node = 0;
-        pending = 0;
-        allOnes = true;
-      } else if (next === 0) {
-        throw new HpackError('invalid Huffman code');
-      } else {
-        node = next;
-      }
-    }
-  }
-  // "Padding strictly longer than 7 bits MUST be treated as a decoding error ... padding not
-  // corresponding to the most significant bits of the code for the EOS symbol MUST be treated as a decoding error" - §5.2.
-  if (pending > 7 || !allOnes) throw new HpackError('invalid Huffman padding');
-  return out.toString('latin1', 0, n);
-}
-
-/** Huffman-encodes latin1 `s` (used by tests; the encoder sends raw strings). */
-export function huffmanEncode(s: string): Buffer {
-  const bytes: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < s.length; i++) {
-    const sym = s.charCodeAt(i) & 0xff;
-    const code = HUFFMAN_CODES[sym]!;
-    const len = HUFFMAN_LENGTHS[sym]!;
-    for (let bit = len - 1; bit >= 0; bit--) {
-      acc = (acc << 1) | ((code >>> bit) & 1);
-      if (++bits === 8) {
-        bytes.push(acc);
-        acc = 0;
-        bits = 0;
-      }
-    }
-  }
-  if (bits > 0) bytes.push(((acc << (8 - bits)) | ((1 << (8 - bits)) - 1)) & 0xff);
-  return Buffer.from(bytes);
-}
+export { HpackError } from './hpack-error.js';
 
 /** Result of decoding one header block. */
 export interface DecodedBlock {
-  /** `[name, value, ...]`; incomplete when `oversized` (decoding stopped there). */
-  readonly fields: string[];
+  /** `[name, value, ...]`; incomplete when `oversized` (decoding stopped there). Shared by the copies of a remembered block: never edited. */
+  readonly fields: readonly string[];
   /** RFC 9113 §6.5.2 size: name + value + 32 per field; when `oversized`, the size at which decoding stopped. */
   readonly size: number;
   /** The list grew past the limit given to `decode`: `fields` stops there and must only be refused. */
   readonly oversized: boolean;
+  /**
+   * On a block the decoder remembers: the results of the RFC 9113 §8 checks made of it so far,
+   * by kind (message-fields.ts), so that its next copies skip them; null on any other block.
+   */
+  readonly checks: (string | null | undefined)[] | null;
+}
+
+/**
+ * Blocks up to this many octets are remembered; a gRPC call's header sections are a few dozen.
+ * Clients send the same octets call after call: nghttp2 (grpc-js, Node, Envoy, h2load) never
+ * indexes :path or content-length, so each request carries them as the same literals, and every
+ * other field as a reference to the same table entry.
+ */
+const REMEMBER_MAX_OCTETS = 256;
+/** Blocks remembered per connection: a request kind or two, or a response's headers and trailers. */
+const REMEMBERED = 4;
+
+/** A block decoded while the dynamic table was at `version`, and that did not change the table. */
+interface Remembered {
+  readonly bytes: Buffer;
+  readonly version: number;
+  readonly block: DecodedBlock;
 }
 
 /** Decodes header blocks of one connection, in order (the dynamic table is per connection). */
@@ -183,6 +119,10 @@ export class HpackDecoder {
   private tableSize = 0;
   /** The limit the peer set with a size update, at most `maxTableSize`. */
   private limit: number;
+  /** Bumped by every change of the dynamic table: a remembered block decodes the same only at its version. */
+  private version = 0;
+  private readonly remembered: Remembered[] = [];
+  private nextSlot = 0;
 
   /** `maxTableSize`: our SETTINGS_HEADER_TABLE_SIZE (4096 unless we advertise otherwise). */
   constructor(private readonly maxTableSize = 4096) {
@@ -197,6 +137,30 @@ export class HpackDecoder {
    * references one 4 KB entry 28,000 times costs a walk of its own octets, not 113 MB of fields.
    */
   decode(buf: Buffer, maxListSize = Infinity): DecodedBlock {
+    // The same octets against the same table are the same list: "the decoder ... processes
+    // header blocks in order", and a block that neither adds to the table nor resizes it leaves
+    // the table as it was (RFC 7541 §2.3, §6) — so its result stands for its next copies.
+    const n = buf.length;
+    if (n <= REMEMBER_MAX_OCTETS) {
+      const remembered = this.remembered;
+      for (let k = 0; k < remembered.length; k++) {
+        const r = remembered[k]!;
+        if (r.version === this.version && r.block.size <= maxListSize && sameOctets(r.bytes, buf)) return r.block;
+      }
+    }
+    const version = this.version;
+    const decoded = this.decodeBlock(buf, maxListSize);
+    if (n > REMEMBER_MAX_OCTETS || decoded.oversized || this.version !== version) return decoded;
+    const block: DecodedBlock = { fields: decoded.fields, size: decoded.size, oversized: false, checks: [] };
+    // Copied: `buf` is a view of a socket read that would otherwise stay alive with it.
+    const entry: Remembered = { bytes: Buffer.from(buf), version, block };
+    if (this.remembered.length < REMEMBERED) this.remembered.push(entry);
+    else this.remembered[this.nextSlot] = entry;
+    this.nextSlot = (this.nextSlot + 1) % REMEMBERED;
+    return block;
+  }
+
+  private decodeBlock(buf: Buffer, maxListSize: number): DecodedBlock {
     const fields: string[] = [];
     let size = 0;
     let oversized = false;
@@ -219,6 +183,7 @@ export class HpackDecoder {
         i = readEnd;
         if (newSize > this.maxTableSize) throw new HpackError(`dynamic table size ${newSize} exceeds the limit ${this.maxTableSize}`);
         this.limit = newSize;
+        this.version++;
         this.evict(0);
         continue;
       } else {
@@ -250,7 +215,7 @@ export class HpackDecoder {
       if (size > maxListSize) oversized = true;
       else fields.push(name, value);
     }
-    return { fields, size, oversized };
+    return { fields, size, oversized, checks: null };
   }
 
   private entry(index: number): readonly [string, string] {
@@ -262,6 +227,7 @@ export class HpackDecoder {
   }
 
   private add(name: string, value: string): void {
+    this.version++;
     const size = name.length + value.length + ENTRY_OVERHEAD;
     // "an attempt to add an entry larger than the maximum size causes the table to be emptied" - §4.4.
     this.evict(size);
@@ -278,6 +244,14 @@ export class HpackDecoder {
       this.tableSize -= n.length + v.length + ENTRY_OVERHEAD;
     }
   }
+}
+
+/** Whether `a` and `b` hold the same octets (a loop: for a few dozen octets, cheaper than Buffer#equals' native call). */
+function sameOctets(a: Buffer, b: Buffer): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -355,36 +329,71 @@ function writeLatin1(out: Buffer, at: number, s: string): number {
   return at + n;
 }
 
-/** Encodes header lists as literals without indexing (static-table names and pairs where they match). */
+/** A header list and its block, kept for the lists that follow it. */
+interface Encoded {
+  readonly fields: readonly string[];
+  readonly block: Buffer;
+}
+
+/**
+ * Encodes header lists as literals without indexing (static-table names and pairs where they
+ * match). The block is a function of the list alone (no dynamic table), so the last few are kept:
+ * a proxy sends the same response headers and trailers call after call, as the same strings
+ * (the decoder hands its remembered blocks' strings over again), and compares them by identity.
+ */
 export class HpackEncoder {
-  /** Encodes `[name, value, ...]` into a header block. */
+  private readonly recent: Encoded[] = [];
+  private nextSlot = 0;
+
+  /** Encodes `[name, value, ...]` into a header block (a kept block is shared: never edit it). */
   encode(fields: readonly string[]): Buffer {
-    let max = 0;
-    for (let i = 0; i < fields.length; i++) max += fields[i]!.length + 6;
-    const out = Buffer.allocUnsafe(max);
-    let at = 0;
-    for (let i = 0; i < fields.length; i += 2) {
-      const name = fields[i]!;
-      const value = fields[i + 1]!;
-      // Only pseudo-header fields and accept-encoding have values in the static table (no string is built to look them up).
-      const pair = STATIC_PAIR.get(name)?.get(value);
-      if (pair !== undefined) {
-        at = writeInt(out, at, pair, 7, 0x80);
-        continue;
-      }
-      const nameIndex = STATIC_NAME.get(name);
-      if (nameIndex !== undefined) {
-        at = writeInt(out, at, nameIndex, 4, 0x00);
-      } else {
-        out[at++] = 0x00;
-        at = writeInt(out, at, name.length, 7, 0x00);
-        at = writeLatin1(out, at, name);
-      }
-      at = writeInt(out, at, value.length, 7, 0x00);
-      at = writeLatin1(out, at, value);
+    const n = fields.length;
+    const recent = this.recent;
+    next: for (let k = 0; k < recent.length; k++) {
+      const r = recent[k]!;
+      const kept = r.fields;
+      if (kept.length !== n) continue;
+      for (let i = 0; i < n; i++) if (kept[i] !== fields[i]) continue next;
+      return r.block;
     }
-    return out.subarray(0, at);
+    const block = encodeFields(fields);
+    if (block.length <= REMEMBER_MAX_OCTETS) {
+      // A copy: the caller may edit its list afterwards (a call's request fields are, per attempt).
+      const entry: Encoded = { fields: fields.slice(), block };
+      if (recent.length < REMEMBERED) recent.push(entry);
+      else recent[this.nextSlot] = entry;
+      this.nextSlot = (this.nextSlot + 1) % REMEMBERED;
+    }
+    return block;
   }
+}
+
+function encodeFields(fields: readonly string[]): Buffer {
+  let max = 0;
+  for (let i = 0; i < fields.length; i++) max += fields[i]!.length + 6;
+  const out = Buffer.allocUnsafe(max);
+  let at = 0;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    // Only pseudo-header fields and accept-encoding have values in the static table (no string is built to look them up).
+    const pair = STATIC_PAIR.get(name)?.get(value);
+    if (pair !== undefined) {
+      at = writeInt(out, at, pair, 7, 0x80);
+      continue;
+    }
+    const nameIndex = STATIC_NAME.get(name);
+    if (nameIndex !== undefined) {
+      at = writeInt(out, at, nameIndex, 4, 0x00);
+    } else {
+      out[at++] = 0x00;
+      at = writeInt(out, at, name.length, 7, 0x00);
+      at = writeLatin1(out, at, name);
+    }
+    at = writeInt(out, at, value.length, 7, 0x00);
+    at = writeLatin1(out, at, value);
+  }
+  return out.subarray(0, at);
 }
 
 /** §5.1 integer with an N-bit prefix and the high `bits` of the first octet. */

@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isInterimResponse, requestFieldsError, responseFieldsError, trailerFieldsError } from './message-fields.js';
+import {
+  isInterimResponse,
+  REQUEST as REQUEST_SECTION,
+  RESPONSE as RESPONSE_SECTION,
+  requestFieldsError,
+  responseFieldsError,
+  sectionError,
+  trailerFieldsError,
+  TRAILERS as TRAILERS_SECTION,
+} from './message-fields.js';
 
 const REQUEST = [':method', 'POST', ':scheme', 'http', ':path', '/pkg.Svc/Call', ':authority', 'backend:50051', 'content-type', 'application/grpc', 'te', 'trailers'];
 const RESPONSE = [':status', '200', 'content-type', 'application/grpc', 'grpc-encoding', 'identity'];
@@ -102,3 +111,19 @@ describe('message fields: responses and trailers (RFC 9113 §8.1, §8.3.2)', () 
     it(`refuses trailers with ${what}`, () => assert.match(trailerFieldsError(fields) ?? 'accepted', reason));
   }
 });
+
+describe('message fields: checks kept with a remembered block', () => {
+  it('checks a block once per kind of section, and each kind by its own rules', () => {
+    const block = { fields: [':status', '200', 'grpc-status', '0'], size: 0, oversized: false, checks: [] as (string | null | undefined)[] };
+    assert.equal(sectionError(block, RESPONSE_SECTION), null);
+    assert.match(sectionError(block, TRAILERS_SECTION) ?? 'accepted', /pseudo-header field :status in trailers/);
+    assert.match(sectionError(block, REQUEST_SECTION) ?? 'accepted', /not a request pseudo-header field/);
+    assert.deepEqual(block.checks, [sectionError(block, REQUEST_SECTION), null, sectionError(block, TRAILERS_SECTION)]);
+    // The kept answer is what is returned: the list is never looked at again.
+    block.checks[RESPONSE_SECTION] = 'kept';
+    assert.equal(sectionError(block, RESPONSE_SECTION), 'kept');
+    // A block the decoder does not remember is checked every time.
+    assert.equal(sectionError({ ...block, checks: null }, RESPONSE_SECTION), null);
+  });
+});
+

@@ -7,8 +7,10 @@
  * INTERNAL message of a malformed response, and for tests), or null when it is well-formed.
  *
  * Header sections are flat `[name, value, name, value, ...]` arrays of latin1 strings, as the
- * HPACK decoder produces them; the checks walk them once, without building anything.
+ * HPACK decoder produces them; the checks walk them once, without building anything, and once per
+ * block the decoder remembers rather than once per copy of it ({@link sectionError}).
  */
+import type { DecodedBlock } from './hpack.js';
 
 /**
  * "An endpoint MUST NOT generate an HTTP/2 message containing connection-specific header
@@ -173,4 +175,29 @@ export function trailerFieldsError(fields: readonly string[]): string | null {
 export function isInterimResponse(fields: readonly string[]): boolean {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === ':status') return fields[i + 1]!.charCodeAt(0) === 0x31 /* '1' */;
   return false;
+}
+
+/** The section a header block carries, as the index of a remembered block's checks. */
+export type SectionKind = typeof REQUEST | typeof RESPONSE | typeof TRAILERS;
+/** A request's header section. */
+export const REQUEST = 0;
+/** A response's header section (final or interim). */
+export const RESPONSE = 1;
+/** Trailers, of a request or a response. */
+export const TRAILERS = 2;
+
+/**
+ * Why `block` is malformed as a section of `kind`, or null. A block the decoder remembers keeps
+ * the answer: its copies (the same octets against the same table) are the same list.
+ */
+export function sectionError(block: DecodedBlock, kind: SectionKind): string | null {
+  const checks = block.checks;
+  if (checks !== null) {
+    const known = checks[kind];
+    if (known !== undefined) return known;
+  }
+  const fields = block.fields;
+  const error = kind === REQUEST ? requestFieldsError(fields) : kind === RESPONSE ? responseFieldsError(fields) : trailerFieldsError(fields);
+  if (checks !== null) checks[kind] = error;
+  return error;
 }

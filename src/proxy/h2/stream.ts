@@ -12,7 +12,7 @@ export type ResetKind = 'peer' | 'local' | 'connection';
 /** Receives one stream's events. */
 export interface StreamHandler {
   /** A HEADERS block after the one that opened the stream (responses, trailers). */
-  onHeaders(stream: H2Stream, fields: string[], endStream: boolean): void;
+  onHeaders(stream: H2Stream, fields: readonly string[], endStream: boolean): void;
   /** DATA payload (padding removed); the handler must `consume()` the bytes once it passed them on. */
   onData(stream: H2Stream, data: Buffer, endStream: boolean): void;
   /** The stream ended abnormally; `code` is the RFC 9113 §7 error code. Called once; not for `reset()` by the owner. */
